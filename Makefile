@@ -1,0 +1,101 @@
+# One Makefile for the whole project. Output only under build/:
+#   build/bin/        programs (vmm, unit-tests, integration-tests, ...)
+#   build/obj/        objects of the normal build (-O2 -g)
+#   build/san/        the AddressSanitizer + UndefinedBehaviorSanitizer build
+#
+#   make             build everything
+#   make test        install deps, build, run unit tests (plain and sanitized)
+#                    and the integration suite in one kvm-sandbox boot
+#   make demo        install deps, run the main job end to end
+#   make deps        install missing Debian packages (scripts/deps.txt)
+#   make format      clang-format every source file in place
+#   make check-format  fail when a source file is not clang-format clean
+
+CXX      := g++-12
+CXXSTD   := -std=c++20
+WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
+CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS   := -luring -lpthread
+GTEST    := -lgtest -lgtest_main
+
+B := build
+
+# Library code: every .cpp in these folders except a program's main.
+CORE_DIRS := boot firmware devices devices/virtio storage net vmm
+MAINS     := vmm/main.cpp
+CORE_SRCS := $(filter-out $(MAINS),$(wildcard $(addsuffix /*.cpp,$(CORE_DIRS))))
+UNIT_SRCS := $(wildcard tests/unit/*.cpp)
+INTEG_SRCS := $(wildcard tests/integration/*.cpp)
+
+obj = $(patsubst %.cpp,$(B)/obj/%.o,$(1))
+sanobj = $(patsubst %.cpp,$(B)/san/obj/%.o,$(1))
+
+CORE_LIB     := $(B)/obj/libcore.a
+CORE_SAN_LIB := $(B)/san/obj/libcore.a
+
+PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
+            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm)
+
+.PHONY: all deps test unit-test integration-test demo format check-format clean guest
+all: $(PROGRAMS)
+
+$(B)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(B)/san/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(SANFLAGS) -O1 -c $< -o $@
+
+$(CORE_LIB): $(call obj,$(CORE_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(CORE_SAN_LIB): $(call sanobj,$(CORE_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(CORE_SAN_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+
+$(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+
+deps:
+	@scripts/deps
+
+# The guest kernel and images are cached outside the tree (scripts/lib/common.sh).
+guest:
+	@scripts/build-guest-kernel >/dev/null
+	@scripts/build-guest-image >/dev/null
+
+test: deps
+	@$(MAKE) --no-print-directory all guest
+	@scripts/run-tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all guest
+	@scripts/demo
+
+SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(SOURCES)
+
+check-format:
+	@clang-format --dry-run --Werror $(SOURCES) && echo "clang-format: clean"
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,447 @@
+// PID 1 of the test image: mount the basics, apply the NoCloud seed, start
+// dropbear and a console shell, report progress to the VMM, and shut down
+// cleanly on request. Built static by scripts/build-guest-image.
+//
+// Shutdown requests: the ACPI power button (KEY_POWER on /dev/input/event*),
+// busybox poweroff/halt/reboot (SIGUSR2/SIGUSR1/SIGTERM to PID 1) and
+// Ctrl-Alt-Del (SIGINT, since init turns off the kernel's immediate reboot).
+//
+// The NoCloud seed is read from a vfat filesystem labelled "cidata". Of its
+// YAML files init reads only this subset, one item per line:
+//   meta-data:       local-hostname: NAME
+//   user-data:       #cloud-config, then `hostname: NAME` and
+//                    `ssh_authorized_keys:` followed by `  - KEY` lines
+//   network-config:  the first `addresses:` item (`[A/N]` or `- A/N`) and
+//                    `gateway4: G` (or `gateway: G`), applied to eth0
+
+#include <fcntl.h>
+#include <linux/input.h>
+#include <linux/reboot.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/io.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "boot_progress.h"
+
+namespace {
+
+void log(const std::string& msg) {
+    const std::string line = "init: " + msg + "\n";
+    if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+        // Nowhere else to report it.
+    }
+}
+
+bool progress_port_usable = false;
+
+void progress(boot_progress::Code code) {
+    if (progress_port_usable) {
+        outb(code, boot_progress::kPort);
+    }
+}
+
+void mount_or_log(const char* source, const char* target, const char* type, unsigned long flags = 0,
+                  const char* data = nullptr) {
+    mkdir(target, 0755);
+    if (mount(source, target, type, flags, data) != 0 && errno != EBUSY) {
+        log(std::string("mount ") + type + " on " + target + ": " + std::strerror(errno));
+    }
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::string trim(std::string s) {
+    const char* ws = " \t\r\n\"'";
+    s.erase(0, s.find_first_not_of(ws));
+    s.erase(s.find_last_not_of(ws) + 1);
+    return s;
+}
+
+// The value of the first `key: value` line (at any indentation), or "".
+std::string yaml_value(const std::string& text, const std::string& key) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        const std::string t = trim(line);
+        if (t.rfind(key + ":", 0) == 0) {
+            return trim(t.substr(key.size() + 1));
+        }
+    }
+    return "";
+}
+
+// The `- item` lines following `key:` (or its inline [a, b] list).
+std::vector<std::string> yaml_list(const std::string& text, const std::string& key) {
+    std::vector<std::string> items;
+    std::istringstream in(text);
+    bool inside = false;
+    for (std::string line; std::getline(in, line);) {
+        const std::string t = trim(line);
+        if (!inside) {
+            if (t.rfind(key + ":", 0) != 0) {
+                continue;
+            }
+            std::string rest = trim(t.substr(key.size() + 1));
+            if (!rest.empty() && rest.front() == '[') {
+                std::istringstream list(rest.substr(1, rest.find(']') - 1));
+                for (std::string item; std::getline(list, item, ',');) {
+                    items.push_back(trim(item));
+                }
+                return items;
+            }
+            inside = true;
+        } else if (t.rfind("- ", 0) == 0) {
+            items.push_back(trim(t.substr(2)));
+        } else if (!t.empty()) {
+            break;
+        }
+    }
+    return items;
+}
+
+// In a child between fork and exec: undo what PID 1 blocked for itself.
+void reset_signals() {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+int run(const std::vector<std::string>& argv) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        std::vector<char*> args;
+        for (const auto& a : argv) {
+            args.push_back(const_cast<char*>(a.c_str()));
+        }
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The 11-byte volume label of a FAT boot sector, trailing spaces removed.
+std::string fat_label(const std::string& device) {
+    char sector[512] = {};
+    const int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return "";
+    }
+    const ssize_t n = pread(fd, sector, sizeof sector, 0);
+    close(fd);
+    if (n != 512 || static_cast<unsigned char>(sector[510]) != 0x55 ||
+        static_cast<unsigned char>(sector[511]) != 0xAA) {
+        return "";
+    }
+    size_t at = 0;
+    if (std::memcmp(sector + 0x52, "FAT32", 5) == 0) {
+        at = 0x47;
+    } else if (std::memcmp(sector + 0x36, "FAT", 3) == 0) {
+        at = 0x2B;
+    } else {
+        return "";
+    }
+    std::string label(sector + at, 11);
+    label.erase(label.find_last_not_of(' ') + 1);
+    return label;
+}
+
+std::string find_seed_device() {
+    const std::string listing = read_file("/proc/partitions");
+    std::istringstream in(listing);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream fields(line);
+        std::string major, minor, blocks, name;
+        if (fields >> major >> minor >> blocks >> name && name.rfind("vd", 0) == 0) {
+            const std::string dev = "/dev/" + name;
+            std::string label = fat_label(dev);
+            for (auto& c : label) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (label == "cidata") {
+                return dev;
+            }
+        }
+    }
+    return "";
+}
+
+void write_text(const std::string& path, const std::string& text, mode_t mode) {
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        log("cannot write " + path + ": " + std::strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+void apply_seed() {
+    std::string hostname = "guest";
+    const std::string dev = find_seed_device();
+    mkdir("/run/cidata", 0700);
+    if (dev.empty()) {
+        log("no NoCloud seed (vfat labelled cidata): keeping defaults");
+    } else if (mount(dev.c_str(), "/run/cidata", "vfat", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                     nullptr) != 0) {
+        log("cannot mount seed " + dev + ": " + std::strerror(errno));
+    } else {
+        const std::string meta = read_file("/run/cidata/meta-data");
+        const std::string user = read_file("/run/cidata/user-data");
+        const std::string net = read_file("/run/cidata/network-config");
+        if (auto h = yaml_value(meta, "local-hostname"); !h.empty()) {
+            hostname = h;
+        }
+        if (auto h = yaml_value(user, "hostname"); !h.empty()) {
+            hostname = h;
+        }
+        std::string keys;
+        for (const auto& k : yaml_list(user, "ssh_authorized_keys")) {
+            keys += k + "\n";
+        }
+        mkdir("/root", 0700);
+        mkdir("/root/.ssh", 0700);
+        write_text("/root/.ssh/authorized_keys", keys, 0600);
+        const auto addresses = yaml_list(net, "addresses");
+        std::string gateway = yaml_value(net, "gateway4");
+        if (gateway.empty()) {
+            gateway = yaml_value(net, "gateway");
+        }
+        if (!addresses.empty()) {
+            run({"/bin/ip", "link", "set", "eth0", "up"});
+            if (run({"/bin/ip", "addr", "add", addresses.front(), "dev", "eth0"}) != 0) {
+                log("cannot set address " + addresses.front() + " on eth0");
+            }
+            if (!gateway.empty()) {
+                run({"/bin/ip", "route", "add", "default", "via", gateway});
+            }
+        }
+        umount("/run/cidata");
+        log("seed " + dev + " applied: hostname " + hostname + ", " +
+            std::to_string(std::count(keys.begin(), keys.end(), '\n')) + " ssh key(s)" +
+            (addresses.empty() ? "" : ", eth0 " + addresses.front()));
+    }
+    if (sethostname(hostname.data(), hostname.size()) != 0) {
+        log("sethostname: " + std::string(std::strerror(errno)));
+    }
+    progress(boot_progress::kSeedApplied);
+}
+
+pid_t spawn_console_shell() {
+    // The console's real tty (e.g. ttyS0), so the shell gets job control.
+    std::string tty = trim(read_file("/sys/class/tty/console/active"));
+    tty = tty.substr(tty.find_last_of(' ') + 1);
+    const std::string path = "/dev/" + (tty.empty() ? std::string("console") : tty);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        setsid();
+        const int fd = open(path.c_str(), O_RDWR);
+        if (fd >= 0) {
+            ioctl(fd, TIOCSCTTY, 1);
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            if (fd > 2) {
+                close(fd);
+            }
+        }
+        execl("/bin/sh", "-sh", nullptr);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t spawn_sshd() {
+    mkdir("/etc/dropbear", 0700);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        // -R: host keys made on first use; -s: keys only; -F -E: foreground, log to stderr.
+        execl("/usr/sbin/dropbear", "dropbear", "-R", "-s", "-F", "-E", "-p", "22", nullptr);
+        _exit(127);
+    }
+    return pid;
+}
+
+// Waits up to `seconds` for something to accept TCP connections on 127.0.0.1:port.
+bool wait_for_listener(int port, int seconds) {
+    for (int i = 0; i < seconds * 50; ++i) {
+        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        close(fd);
+        if (up) {
+            return true;
+        }
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+std::vector<int> open_input_devices() {
+    std::vector<int> fds;
+    for (int i = 0; i < 32; ++i) {
+        const int fd = open(("/dev/input/event" + std::to_string(i)).c_str(),
+                            O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            fds.push_back(fd);
+        }
+    }
+    return fds;
+}
+
+bool power_key_pressed(int fd) {
+    input_event ev[16];
+    const ssize_t n = read(fd, ev, sizeof ev);
+    for (ssize_t i = 0; n > 0 && i < n / static_cast<ssize_t>(sizeof ev[0]); ++i) {
+        if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER && ev[i].value == 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
+[[noreturn]] void shut_down(int how) {
+    progress(boot_progress::kShutdownStarted);
+    log(how == RB_AUTOBOOT ? "rebooting" : "powering off");
+    kill(-1, SIGTERM);
+    for (int i = 0; i < 20 && waitpid(-1, nullptr, WNOHANG) >= 0; ++i) {
+        usleep(100 * 1000);
+    }
+    kill(-1, SIGKILL);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    sync();
+    if (mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0 && errno != EINVAL) {
+        log("remounting / read-only: " + std::string(std::strerror(errno)));
+    }
+    sync();
+    reboot(how);
+    log("reboot() failed: " + std::string(std::strerror(errno)));
+    for (;;) {
+        pause();
+    }
+}
+
+}  // namespace
+
+int main() {
+    if (getpid() != 1) {
+        std::fprintf(stderr, "init: must run as PID 1\n");
+        return 1;
+    }
+    progress_port_usable = ioperm(boot_progress::kPort, 1, 1) == 0;
+    if (!progress_port_usable) {
+        log("ioperm failed (kernel without CONFIG_X86_IOPL_IOPERM?): no progress codes");
+    }
+    progress(boot_progress::kInitStarted);
+    mount_or_log("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    mount_or_log("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    mount_or_log("devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
+    mount_or_log("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666");
+    mount_or_log("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    mount_or_log("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    progress(boot_progress::kFilesystemsMounted);
+
+    // Ctrl-Alt-Del becomes SIGINT to init instead of an immediate reset.
+    reboot(RB_DISABLE_CAD);
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGUSR1, SIGUSR2}) {
+        sigaddset(&mask, sig);
+    }
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    const int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    run({"/bin/ip", "link", "set", "lo", "up"});
+    apply_seed();
+    progress(boot_progress::kNetworkConfigured);
+    setenv("PATH", "/sbin:/usr/sbin:/bin:/usr/bin", 1);
+    setenv("HOME", "/root", 1);
+    pid_t sshd = spawn_sshd();
+    if (!wait_for_listener(22, 10)) {
+        log("dropbear is not listening on port 22 after 10 s");
+    }
+    pid_t shell = spawn_console_shell();
+    time_t shell_started = time(nullptr);
+    progress(boot_progress::kReady);
+    log("ready");
+
+    std::vector<pollfd> fds{{sigfd, POLLIN, 0}};
+    for (int fd : open_input_devices()) {
+        fds.push_back({fd, POLLIN, 0});
+    }
+    for (;;) {
+        if (poll(fds.data(), fds.size(), -1) < 0) {
+            continue;
+        }
+        for (size_t i = 1; i < fds.size(); ++i) {
+            if ((fds[i].revents & POLLIN) && power_key_pressed(fds[i].fd)) {
+                shut_down(RB_POWER_OFF);
+            }
+        }
+        if (!(fds[0].revents & POLLIN)) {
+            continue;
+        }
+        signalfd_siginfo si;
+        if (read(sigfd, &si, sizeof si) != sizeof si) {
+            continue;
+        }
+        switch (si.ssi_signo) {
+            case SIGUSR1:
+            case SIGUSR2:
+                shut_down(RB_POWER_OFF);
+            case SIGTERM:
+            case SIGINT:
+                shut_down(RB_AUTOBOOT);
+            case SIGCHLD:
+                for (pid_t pid; (pid = waitpid(-1, nullptr, WNOHANG)) > 0;) {
+                    if (pid == shell) {
+                        // A shell that dies at once (no console) must not spin.
+                        if (time(nullptr) - shell_started < 2) {
+                            sleep(2);
+                        }
+                        shell = spawn_console_shell();
+                        shell_started = time(nullptr);
+                    } else if (pid == sshd) {
+                        log("dropbear exited; restarting it");
+                        sshd = spawn_sshd();
+                    }
+                }
+                break;
+        }
+    }
+}

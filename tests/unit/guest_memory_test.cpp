@@ -1,0 +1,77 @@
+#include "vmm/guest_memory.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdint>
+#include <limits>
+
+#include "vmm/error.h"
+
+namespace vmm {
+namespace {
+
+TEST(GuestMemory, SmallMemoryIsOneRegionFromZero) {
+    GuestMemory mem(64 << 20);
+    ASSERT_EQ(mem.regions().size(), 1u);
+    EXPECT_EQ(mem.regions()[0].guest_start, 0u);
+    EXPECT_EQ(mem.end(), 64u << 20);
+}
+
+TEST(GuestMemory, LargeMemorySkipsTheMmioHole) {
+    GuestMemory mem(4ull << 30);  // MAP_NORESERVE: costs nothing until touched
+    ASSERT_EQ(mem.regions().size(), 2u);
+    EXPECT_EQ(mem.regions()[0].size, GuestMemory::kMmioHoleStart);
+    EXPECT_EQ(mem.regions()[1].guest_start, GuestMemory::kMmioHoleEnd);
+    EXPECT_EQ(mem.regions()[1].size, (4ull << 30) - GuestMemory::kMmioHoleStart);
+    EXPECT_FALSE(mem.contains(GuestMemory::kMmioHoleStart, 1));
+    EXPECT_TRUE(mem.contains(GuestMemory::kMmioHoleStart - 1, 1));
+    EXPECT_TRUE(mem.contains(GuestMemory::kMmioHoleEnd, 4096));
+    // An access may not straddle the hole, even though both ends are RAM.
+    EXPECT_FALSE(mem.contains(GuestMemory::kMmioHoleStart - 8, GuestMemory::kMmioHoleEnd));
+}
+
+TEST(GuestMemory, RejectsBadSizes) {
+    EXPECT_THROW(GuestMemory(0), InvalidInput);
+    EXPECT_THROW(GuestMemory(4097), InvalidInput);
+}
+
+TEST(GuestMemory, ReadsBackWhatWasWritten) {
+    GuestMemory mem(1 << 20);
+    const std::array<std::uint8_t, 4> data{1, 2, 3, 4};
+    ASSERT_TRUE(mem.write(0x1000, data));
+    std::array<std::uint8_t, 4> back{};
+    ASSERT_TRUE(mem.read(0x1000, back));
+    EXPECT_EQ(back, data);
+    EXPECT_EQ(mem.read_obj<std::uint32_t>(0x1000), 0x04030201u);
+    ASSERT_TRUE(mem.write_obj<std::uint16_t>(0x2000, 0xBEEF));
+    EXPECT_EQ(mem.read_obj<std::uint16_t>(0x2000), 0xBEEF);
+}
+
+TEST(GuestMemory, RefusesEveryAccessOutsideRam) {
+    GuestMemory mem(1 << 20);
+    const std::uint64_t end = 1 << 20;
+    std::array<std::uint8_t, 8> buf{};
+    EXPECT_TRUE(mem.read(end - 8, buf));
+    EXPECT_FALSE(mem.read(end - 7, buf));
+    EXPECT_FALSE(mem.write(end, buf));
+    EXPECT_FALSE(mem.span(end, 1).has_value());
+    EXPECT_TRUE(mem.span(end, 0).has_value());  // empty range at the end
+    // Lengths and addresses chosen so that addr + len wraps around.
+    const auto max = std::numeric_limits<std::uint64_t>::max();
+    EXPECT_FALSE(mem.span(8, max).has_value());
+    EXPECT_FALSE(mem.span(max, 2).has_value());
+    EXPECT_FALSE(mem.span(max - 3, 8).has_value());
+    EXPECT_FALSE(mem.read_obj<std::uint64_t>(end - 4).has_value());
+    EXPECT_FALSE(mem.zero(end - 1, 2));
+}
+
+TEST(GuestMemory, ClearZeroesEverything) {
+    GuestMemory mem(1 << 20);
+    ASSERT_TRUE(mem.write_obj<std::uint64_t>(0x5000, ~0ull));
+    mem.clear();
+    EXPECT_EQ(mem.read_obj<std::uint64_t>(0x5000), 0u);
+}
+
+}  // namespace
+}  // namespace vmm

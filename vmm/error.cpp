@@ -1,0 +1,13 @@
+#include "vmm/error.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace vmm {
+
+void throw_errno(const std::string& what) {
+    const int err = errno;
+    throw HostError(what + ": " + std::strerror(err));
+}
+
+}  // namespace vmm

@@ -1,0 +1,111 @@
+#include "vmm/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include "vmm/error.h"
+
+namespace vmm {
+
+namespace {
+constexpr std::uint64_t kPageSize = 4096;
+}
+
+GuestMemory::GuestMemory(std::uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
+    if (ram_bytes == 0 || ram_bytes % kPageSize != 0) {
+        throw InvalidInput("guest memory size " + std::to_string(ram_bytes) +
+                           " bytes is not a positive multiple of 4 KiB");
+    }
+    // One mapping; the part above the hole is guest-physical 4 GiB upwards.
+    void* p = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        throw_errno("mmap of " + std::to_string(ram_bytes >> 20) + " MiB guest memory");
+    }
+    mapping_ = static_cast<std::uint8_t*>(p);
+    madvise(p, ram_bytes, MADV_DONTDUMP);
+    const std::uint64_t low = ram_bytes < kMmioHoleStart ? ram_bytes : kMmioHoleStart;
+    regions_.push_back({0, low, mapping_});
+    if (ram_bytes > low) {
+        regions_.push_back({kMmioHoleEnd, ram_bytes - low, mapping_ + low});
+    }
+}
+
+GuestMemory::~GuestMemory() {
+    if (mapping_ != nullptr) {
+        munmap(mapping_, ram_bytes_);
+    }
+}
+
+const GuestMemory::Region* GuestMemory::find(GuestAddress addr, std::uint64_t len) const {
+    for (const Region& r : regions_) {
+        // Written so that no sum can overflow: addr may be any 64-bit value.
+        if (addr >= r.guest_start && addr - r.guest_start <= r.size &&
+            len <= r.size - (addr - r.guest_start)) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+bool GuestMemory::contains(GuestAddress addr, std::uint64_t len) const {
+    return find(addr, len) != nullptr;
+}
+
+std::optional<std::span<std::uint8_t>> GuestMemory::span(GuestAddress addr, std::uint64_t len) {
+    const Region* r = find(addr, len);
+    if (r == nullptr) {
+        return std::nullopt;
+    }
+    return std::span<std::uint8_t>(r->host + (addr - r->guest_start), len);
+}
+
+std::optional<std::span<const std::uint8_t>> GuestMemory::span(GuestAddress addr,
+                                                               std::uint64_t len) const {
+    const Region* r = find(addr, len);
+    if (r == nullptr) {
+        return std::nullopt;
+    }
+    return std::span<const std::uint8_t>(r->host + (addr - r->guest_start), len);
+}
+
+bool GuestMemory::read(GuestAddress addr, std::span<std::uint8_t> out) const {
+    auto s = span(addr, out.size());
+    if (!s) {
+        return false;
+    }
+    if (!out.empty()) {
+        std::memcpy(out.data(), s->data(), out.size());
+    }
+    return true;
+}
+
+bool GuestMemory::write(GuestAddress addr, std::span<const std::uint8_t> in) {
+    auto s = span(addr, in.size());
+    if (!s) {
+        return false;
+    }
+    if (!in.empty()) {
+        std::memcpy(s->data(), in.data(), in.size());
+    }
+    return true;
+}
+
+bool GuestMemory::zero(GuestAddress addr, std::uint64_t len) {
+    auto s = span(addr, len);
+    if (!s) {
+        return false;
+    }
+    if (len != 0) {
+        std::memset(s->data(), 0, len);
+    }
+    return true;
+}
+
+void GuestMemory::clear() {
+    // MADV_DONTNEED on private anonymous memory gives zero pages back.
+    if (madvise(mapping_, ram_bytes_, MADV_DONTNEED) != 0) {
+        std::memset(mapping_, 0, ram_bytes_);
+    }
+}
+
+}  // namespace vmm

@@ -1,0 +1,87 @@
+#pragma once
+// GuestMemory: the guest's RAM and the only road into it. Every access
+// checks its start *and* length against the regions and fails (returns
+// false / nullopt) instead of touching anything outside; spans are handed out
+// only after that check. Guest-driven code must go through here.
+//
+// Layout (x86): RAM from 0 up to the 32-bit MMIO hole at 3 GiB; the rest
+// continues at 4 GiB. The hole holds device windows (virtio-mmio, LAPIC,
+// IOAPIC), never RAM.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace vmm {
+
+using GuestAddress = std::uint64_t;
+
+class GuestMemory {
+  public:
+    static constexpr GuestAddress kMmioHoleStart = 0xC000'0000;  // 3 GiB
+    static constexpr GuestAddress kMmioHoleEnd = 0x1'0000'0000;  // 4 GiB
+
+    struct Region {
+        GuestAddress guest_start;
+        std::uint64_t size;
+        std::uint8_t* host;
+        GuestAddress guest_end() const { return guest_start + size; }
+    };
+
+    // Maps `ram_bytes` of anonymous memory (MAP_NORESERVE: pages are taken
+    // only when touched). Throws InvalidInput for a zero or unaligned size,
+    // HostError when mmap fails.
+    explicit GuestMemory(std::uint64_t ram_bytes);
+    ~GuestMemory();
+    GuestMemory(const GuestMemory&) = delete;
+    GuestMemory& operator=(const GuestMemory&) = delete;
+
+    std::uint64_t ram_bytes() const { return ram_bytes_; }
+    std::span<const Region> regions() const { return regions_; }
+    // One past the highest guest-physical RAM address.
+    GuestAddress end() const { return regions_.back().guest_end(); }
+
+    // True when [addr, addr + len) lies inside one region (len 0 included).
+    bool contains(GuestAddress addr, std::uint64_t len) const;
+
+    // A view of [addr, addr + len), or nullopt when any byte is outside RAM.
+    std::optional<std::span<std::uint8_t>> span(GuestAddress addr, std::uint64_t len);
+    std::optional<std::span<const std::uint8_t>> span(GuestAddress addr, std::uint64_t len) const;
+
+    bool read(GuestAddress addr, std::span<std::uint8_t> out) const;
+    bool write(GuestAddress addr, std::span<const std::uint8_t> in);
+    // Fills [addr, addr + len) with zeros; false when outside RAM.
+    bool zero(GuestAddress addr, std::uint64_t len);
+
+    template <typename T>
+    std::optional<T> read_obj(GuestAddress addr) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        if (!read(addr, {reinterpret_cast<std::uint8_t*>(&value), sizeof value})) {
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    template <typename T>
+    bool write_obj(GuestAddress addr, const T& value) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return write(addr, {reinterpret_cast<const std::uint8_t*>(&value), sizeof value});
+    }
+
+    // Returns all RAM to zero (reboot): the pages go back to the host.
+    void clear();
+
+  private:
+    const Region* find(GuestAddress addr, std::uint64_t len) const;
+
+    std::uint64_t ram_bytes_;
+    std::uint8_t* mapping_ = nullptr;
+    std::vector<Region> regions_;
+};
+
+}  // namespace vmm
