@@ -16,7 +16,7 @@ CXXSTD   := -std=c++20
 WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
 CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS   := -luring -lpthread
+LDLIBS   := -lcpp-httplib -luring -lpthread
 GTEST    := -lgtest -lgtest_main
 
 B := build

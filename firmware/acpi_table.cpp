@@ -1,0 +1,50 @@
+#include "firmware/acpi_table.h"
+
+#include "vmm/error.h"
+
+namespace firmware {
+
+GenericAddress io_port_register(std::uint16_t port) {
+    GenericAddress gas{};
+    gas.space_id = kGasSystemIo;
+    gas.bit_width = 8;
+    gas.bit_offset = 0;
+    gas.access_size = kGasAccessByte;
+    gas.address = port;
+    return gas;
+}
+
+AcpiTableHeader make_table_header(std::string_view signature, std::uint8_t revision) {
+    if (signature.size() != 4) {
+        throw vmm::InvalidInput("ACPI table signatures are 4 characters");
+    }
+    AcpiTableHeader header{};
+    copy_id(header.signature, signature);
+    header.revision = revision;
+    copy_id(header.oem_id, kAcpiOemId);
+    copy_id(header.oem_table_id, kAcpiOemTableId);
+    header.oem_revision = kAcpiOemRevision;
+    copy_id(header.creator_id, kAcpiCreatorId);
+    header.creator_revision = kAcpiCreatorRevision;
+    return header;
+}
+
+std::uint8_t acpi_checksum(std::span<const std::uint8_t> bytes) {
+    std::uint8_t sum = 0;
+    for (std::uint8_t byte : bytes) {
+        sum = static_cast<std::uint8_t>(sum + byte);
+    }
+    return static_cast<std::uint8_t>(0x100 - sum);
+}
+
+void seal_table(Bytes& table) {
+    if (table.size() < sizeof(AcpiTableHeader)) {
+        throw vmm::InvalidInput("ACPI table shorter than its header");
+    }
+    auto length = static_cast<std::uint32_t>(table.size());
+    std::memcpy(table.data() + offsetof(AcpiTableHeader, length), &length, sizeof length);
+    table[offsetof(AcpiTableHeader, checksum)] = 0;
+    table[offsetof(AcpiTableHeader, checksum)] = acpi_checksum(table);
+}
+
+}  // namespace firmware

@@ -1,0 +1,116 @@
+// The control API's HTTP layer over a real Unix socket, driving a recording
+// controller (the Machine behind it is tested by booting guests).
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vmm/api_server.h"
+
+namespace vmm {
+namespace {
+
+class RecordingController : public VmController {
+  public:
+    nlohmann::json status() const override { return {{"state", "running"}, {"boot_count", 1}}; }
+    nlohmann::json metrics() const override { return {{"vm_exits", {{"io", 42}}}}; }
+    ActionResult act(const std::string& action) override {
+        std::lock_guard lock(mutex);
+        actions.push_back(action);
+        if (action == "resume") {
+            return {409, "cannot resume while the VM is running"};
+        }
+        if (action != "pause" && action != "kill") {
+            return {400, "unknown action '" + action + "'"};
+        }
+        return {202, ""};
+    }
+    std::mutex mutex;
+    std::vector<std::string> actions;
+};
+
+class ApiServerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        path_ = "/tmp/vmm-api-test-" + std::to_string(getpid()) + ".sock";
+        server_ = std::make_unique<ApiServer>(path_, controller_);
+    }
+    httplib::Client client() {
+        httplib::Client c(path_);
+        c.set_address_family(AF_UNIX);
+        c.set_connection_timeout(2, 0);
+        c.set_read_timeout(5, 0);
+        return c;
+    }
+    std::string path_;
+    RecordingController controller_;
+    std::unique_ptr<ApiServer> server_;
+};
+
+TEST_F(ApiServerTest, GetVmReturnsTheControllersStatus) {
+    auto res = client().Get("/vm");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+    EXPECT_EQ(nlohmann::json::parse(res->body)["state"], "running");
+    auto metrics = client().Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(nlohmann::json::parse(metrics->body)["vm_exits"]["io"], 42);
+}
+
+TEST_F(ApiServerTest, ActionsReachTheController) {
+    auto res = client().Put("/vm/actions", R"({"action": "pause"})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 202);
+    std::lock_guard lock(controller_.mutex);
+    EXPECT_EQ(controller_.actions, std::vector<std::string>{"pause"});
+}
+
+TEST_F(ApiServerTest, BadRequestsGetJsonErrors) {
+    auto c = client();
+    struct Case {
+        httplib::Result res;
+        int status;
+        std::string fragment;
+    };
+    std::vector<Case> cases;
+    cases.push_back({c.Put("/vm/actions", "{not json", "application/json"), 400, "not valid JSON"});
+    cases.push_back({c.Put("/vm/actions", "[]", "application/json"), 400, "\"action\""});
+    cases.push_back(
+        {c.Put("/vm/actions", R"({"action": 7})", "application/json"), 400, "\"action\""});
+    cases.push_back({c.Put("/vm/actions", R"({"action": "dance"})", "application/json"), 400,
+                     "unknown action"});
+    cases.push_back({c.Put("/vm/actions", R"({"action": "resume"})", "application/json"), 409,
+                     "cannot resume"});
+    cases.push_back({c.Post("/vm", "{}", "application/json"), 405, "not allowed"});
+    cases.push_back({c.Get("/vm/actions"), 405, "not allowed"});
+    cases.push_back({c.Get("/nope"), 404, "no such endpoint"});
+    cases.push_back(
+        {c.Put("/vm/actions", std::string(ApiServer::kMaxBodyBytes + 10, 'x'), "application/json"),
+         413, "too large"});
+    for (auto& k : cases) {
+        ASSERT_TRUE(k.res) << "no response for the case expecting " << k.status;
+        EXPECT_EQ(k.res->status, k.status) << k.res->body;
+        const auto body = nlohmann::json::parse(k.res->body);
+        ASSERT_TRUE(body.contains("error")) << k.res->body;
+        EXPECT_NE(body["error"].get<std::string>().find(k.fragment), std::string::npos)
+            << body["error"];
+    }
+    // The server still answers after all that.
+    auto res = c.Get("/vm");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(ApiServerTest, SocketFileIsRemovedWhenTheServerStops) {
+    server_.reset();
+    EXPECT_NE(access(path_.c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace vmm

@@ -1,0 +1,53 @@
+#pragma once
+// The control API: HTTP/1.1 + JSON on a Unix socket (cpp-httplib), so
+// `curl --unix-socket PATH http://vm/vm` works.
+//
+//   GET  /vm           state, boot count, per-boot timestamps, uptime
+//   PUT  /vm/actions   {"action": "power-button" | "ctrl-alt-del" | "reboot" |
+//                                 "pause" | "resume" | "kill"}
+//   GET  /metrics      cumulative counters
+//
+// Errors are JSON {"error": "..."} with a 4xx status; the VM runs on.
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace vmm {
+
+// What the API drives; the Machine implements it. All calls are thread-safe.
+class VmController {
+  public:
+    struct ActionResult {
+        int http_status;    // 202 accepted, 400 unknown action, 409 wrong state
+        std::string error;  // empty on success
+    };
+    virtual ~VmController() = default;
+    virtual nlohmann::json status() const = 0;
+    virtual nlohmann::json metrics() const = 0;
+    virtual ActionResult act(const std::string& action) = 0;
+};
+
+class ApiServer {
+  public:
+    // Binds `socket_path` (replacing a stale socket file) and serves on a
+    // thread of its own. Throws HostError when the socket cannot be bound.
+    ApiServer(const std::string& socket_path, VmController& controller);
+    ~ApiServer();
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    static constexpr std::size_t kMaxBodyBytes = 16 * 1024;
+
+  private:
+    std::string socket_path_;
+    std::unique_ptr<httplib::Server> server_;
+    std::thread thread_;
+};
+
+}  // namespace vmm

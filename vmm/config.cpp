@@ -1,0 +1,207 @@
+#include "vmm/config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "vmm/error.h"
+
+namespace vmm {
+
+namespace {
+
+constexpr unsigned kMaxVcpus = 254;                  // APIC ids up to 254; 255 is broadcast
+constexpr std::uint64_t kMaxMemoryMib = 1ull << 20;  // 1 TiB
+
+std::uint64_t parse_unsigned(const std::string& option, const std::string& value, std::uint64_t min,
+                             std::uint64_t max) {
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos ||
+        value.size() > 12) {
+        throw InvalidInput(option + " wants a whole number, not '" + value + "'");
+    }
+    const std::uint64_t n = std::stoull(value);
+    if (n < min || n > max) {
+        throw InvalidInput(option + " " + value + " is out of range " + std::to_string(min) + ".." +
+                           std::to_string(max));
+    }
+    return n;
+}
+
+SerialConfig parse_serial(const std::string& value) {
+    SerialConfig s;
+    if (value == "stdio") {
+        s.kind = SerialConfig::Kind::kStdio;
+    } else if (value == "none") {
+        s.kind = SerialConfig::Kind::kNone;
+    } else if (value.rfind("file:", 0) == 0 && value.size() > 5) {
+        s.kind = SerialConfig::Kind::kFile;
+        s.path = value.substr(5);
+    } else {
+        throw InvalidInput("--serial wants stdio, none or file:PATH, not '" + value + "'");
+    }
+    return s;
+}
+
+EventsConfig parse_events(const std::string& value) {
+    EventsConfig e;
+    if (value.empty()) {
+        throw InvalidInput("--events wants a file descriptor number or a path");
+    }
+    if (value.find_first_not_of("0123456789") == std::string::npos) {
+        e.kind = EventsConfig::Kind::kFd;
+        e.fd = static_cast<int>(parse_unsigned("--events", value, 0, 1 << 20));
+    } else {
+        e.kind = EventsConfig::Kind::kPath;
+        e.path = value;
+    }
+    return e;
+}
+
+// Applies one setting by its long-option name; shared by argv and JSON.
+void apply_option(VmConfig& c, const std::string& name, const std::string& value) {
+    if (name == "kernel") {
+        c.kernel = value;
+    } else if (name == "initrd") {
+        c.initrd = value;
+    } else if (name == "cmdline") {
+        c.cmdline = value;
+    } else if (name == "vcpus") {
+        c.vcpus = static_cast<unsigned>(parse_unsigned("--vcpus", value, 1, kMaxVcpus));
+    } else if (name == "memory") {
+        c.memory_mib = parse_unsigned("--memory", value, 16, kMaxMemoryMib);
+    } else if (name == "serial") {
+        c.serial = parse_serial(value);
+    } else if (name == "api-sock") {
+        c.api_socket = value;
+    } else if (name == "events") {
+        c.events = parse_events(value);
+    } else if (name == "id") {
+        if (value.empty() || value.size() > 64 ||
+            value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789-_.") != std::string::npos) {
+            throw InvalidInput("--id wants 1-64 letters, digits, '-', '_' or '.', not '" + value +
+                               "'");
+        }
+        c.id = value;
+    } else {
+        throw InvalidInput("unknown option --" + name + " (see vmm --help)");
+    }
+}
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        throw InvalidInput("cannot read config file " + path);
+    }
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+const char* usage_text() {
+    return "usage: vmm --kernel PATH [options]\n"
+           "\n"
+           "  --kernel PATH        Linux bzImage or ELF vmlinux (PVH entry when present)\n"
+           "  --initrd PATH        initial ramdisk\n"
+           "  --cmdline STR        kernel command line (default: console=ttyS0)\n"
+           "  --vcpus N            virtual CPUs (default 1)\n"
+           "  --memory MiB         guest memory in MiB (default 256)\n"
+           "  --serial KIND        stdio (default), file:PATH or none\n"
+           "  --api-sock PATH      HTTP/JSON control API on this Unix socket\n"
+           "  --events FD|PATH     lifecycle events as JSON lines\n"
+           "  --no-reboot          exit when the guest asks to reboot\n"
+           "  --id NAME            the VM's name in events and logs\n"
+           "  --config FILE.json   the same settings as a JSON object\n"
+           "  --help, --version\n"
+           "\n"
+           "exit status: 0 guest powered off, 1 host error, 2 invalid input,\n"
+           "3 guest kernel panic, 4 reboot requested with --no-reboot,\n"
+           "5 reboot loop (boots without reaching ready), 6 KVM error or unhandled exit,\n"
+           "7 killed through the API or by SIGTERM/SIGINT\n";
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+    CommandLine cl;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--help" || arg == "-h") {
+            cl.action = CommandLine::Action::kHelp;
+            return cl;
+        }
+        if (arg == "--version") {
+            cl.action = CommandLine::Action::kVersion;
+            return cl;
+        }
+        if (arg.rfind("--", 0) != 0) {
+            throw InvalidInput("unexpected argument '" + arg + "' (see vmm --help)");
+        }
+        std::string name = arg.substr(2);
+        std::string value;
+        const auto eq = name.find('=');
+        const bool inline_value = eq != std::string::npos;
+        if (inline_value) {
+            value = name.substr(eq + 1);
+            name.resize(eq);
+        }
+        if (name == "no-reboot") {
+            if (inline_value) {
+                throw InvalidInput("--no-reboot takes no value");
+            }
+            cl.config.no_reboot = true;
+            continue;
+        }
+        if (!inline_value) {
+            if (i + 1 >= args.size()) {
+                throw InvalidInput("--" + name + " needs a value (see vmm --help)");
+            }
+            value = args[++i];
+        }
+        if (name == "config") {
+            apply_json_config(read_text_file(value), value, cl.config);
+        } else {
+            apply_option(cl.config, name, value);
+        }
+    }
+    validate(cl.config);
+    return cl;
+}
+
+void apply_json_config(const std::string& json_text, const std::string& origin, VmConfig& config) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(json_text);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw InvalidInput("config " + origin + " is not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) {
+        throw InvalidInput("config " + origin + " must be a JSON object");
+    }
+    for (const auto& [key, value] : j.items()) {
+        if (key == "no-reboot") {
+            if (!value.is_boolean()) {
+                throw InvalidInput("config " + origin + ": no-reboot must be true or false");
+            }
+            config.no_reboot = value.get<bool>();
+        } else if (value.is_string()) {
+            apply_option(config, key, value.get<std::string>());
+        } else if (value.is_number_unsigned()) {
+            apply_option(config, key, std::to_string(value.get<std::uint64_t>()));
+        } else {
+            throw InvalidInput("config " + origin + ": " + key +
+                               " must be a string or a non-negative number");
+        }
+    }
+}
+
+void validate(const VmConfig& config) {
+    if (config.kernel.empty()) {
+        throw InvalidInput("no kernel given: pass --kernel PATH (see vmm --help)");
+    }
+    if (config.cmdline.find('\0') != std::string::npos) {
+        throw InvalidInput("--cmdline contains a NUL byte");
+    }
+}
+
+}  // namespace vmm

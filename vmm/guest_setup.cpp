@@ -1,0 +1,34 @@
+#include "vmm/guest_setup.h"
+
+#include "boot/kernel_loader.h"
+#include "firmware/acpi.h"
+#include "firmware/mptable.h"
+
+namespace vmm {
+
+GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config) {
+    firmware::AcpiConfig acpi;
+    acpi.vcpus = config.vcpus;
+    const GuestAddress rsdp = firmware::write_acpi_tables(memory, acpi);
+    // The MP table holds at most kMpTableMaxVcpus CPUs in its 1 KiB; larger
+    // guests find their CPUs in the MADT alone (every kernel we boot has ACPI).
+    if (config.vcpus <= firmware::kMpTableMaxVcpus) {
+        firmware::write_mptable(memory, config.vcpus);
+    }
+
+    boot::LoadOptions options;
+    options.rsdp_addr = rsdp;
+    const std::optional<std::string> initrd =
+        config.initrd.empty() ? std::nullopt : std::optional<std::string>(config.initrd);
+    const boot::LoadedKernel kernel =
+        boot::load_kernel(memory, config.kernel, initrd, config.cmdline, options);
+
+    GuestEntry entry;
+    entry.mode =
+        kernel.mode == boot::BootMode::Pvh ? GuestEntry::Mode::kPvh : GuestEntry::Mode::kLinux64;
+    entry.entry = kernel.regs.rip;
+    entry.boot_info = entry.mode == GuestEntry::Mode::kPvh ? kernel.regs.rbx : kernel.regs.rsi;
+    return entry;
+}
+
+}  // namespace vmm

@@ -1,0 +1,22 @@
+#pragma once
+// Fills guest memory for one boot: the kernel (bzImage or ELF, PVH when the
+// kernel has the note), initrd, command line, ACPI tables and MP table.
+// Called at every boot, so a reboot reloads the kernel from its file.
+
+#include <cstdint>
+
+#include "vmm/config.h"
+#include "vmm/guest_memory.h"
+
+namespace vmm {
+
+struct GuestEntry {
+    enum class Mode { kLinux64, kPvh } mode = Mode::kLinux64;
+    std::uint64_t entry = 0;
+    std::uint64_t boot_info = 0;  // the zero page (RSI) or PVH start_info (EBX)
+};
+
+// Throws InvalidInput for a missing, corrupt or oversized kernel or initrd.
+GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config);
+
+}  // namespace vmm

@@ -1,0 +1,380 @@
+#include "vmm/machine.h"
+
+#include <algorithm>
+
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "guest/boot_progress.h"
+#include "vmm/cpu_setup.h"
+#include "vmm/error.h"
+#include "vmm/guest_setup.h"
+
+namespace vmm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t ms_between(Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+Machine::Machine(const VmConfig& config, EventLog& events)
+    : config_(config),
+      events_(events),
+      memory_(config.memory_mib << 20),
+      devices_(config_,
+               PlatformCallbacks{
+                   .irq = [this](std::uint32_t gsi, bool high) { return set_irq_line(gsi, high); },
+                   .reset = [this] { end_boot(End::kReboot, "the guest reset the machine"); },
+                   .poweroff = [this] { end_boot(End::kPoweroff, "the guest powered off"); },
+                   .panic = [this] { end_boot(End::kPanic, "guest kernel panic"); },
+                   .progress = [this](std::uint8_t code,
+                                      Clock::time_point when) { on_progress(code, when); },
+               }) {
+    const int max_vcpus = kvm_.max_vcpus();
+    if (max_vcpus > 0 && config_.vcpus > static_cast<unsigned>(max_vcpus)) {
+        throw InvalidInput("--vcpus " + std::to_string(config_.vcpus) +
+                           " is more than KVM allows here (" + std::to_string(max_vcpus) + ")");
+    }
+    VcpuRunner::install_kick_signal();
+}
+
+Machine::~Machine() {
+    stop_boot();
+}
+
+bool Machine::set_irq_line(std::uint32_t gsi, bool high) {
+    std::shared_lock lock(vm_lock_);
+    return boot_.vm != nullptr && boot_.vm->set_irq_line(gsi, high);
+}
+
+void Machine::start_boot() {
+    {
+        std::lock_guard lock(mutex_);
+        boots_.push_back({std::chrono::system_clock::now(), Clock::now(), {}, {}});
+        end_ = End::kNone;
+        end_detail_.clear();
+    }
+    events_.emit("starting", {{"boot", boots_.size()}});
+
+    auto vm = std::make_unique<VmFd>(kvm_);
+    vm->create_platform();
+    std::uint32_t slot = 0;
+    for (const auto& region : memory_.regions()) {
+        vm->set_memory_region(slot++, region.guest_start, region.size, region.host);
+    }
+    const GuestEntry entry = prepare_guest_memory(memory_, config_);
+
+    std::vector<std::unique_ptr<VcpuFd>> vcpus;
+    for (unsigned i = 0; i < config_.vcpus; ++i) {
+        vcpus.push_back(std::make_unique<VcpuFd>(kvm_, *vm, i));
+        setup_vcpu_common(kvm_, *vcpus.back(), config_.vcpus);
+    }
+    if (entry.mode == GuestEntry::Mode::kPvh) {
+        setup_pvh_entry(*vcpus[0], memory_, entry.entry, entry.boot_info);
+    } else {
+        setup_long_mode_entry(*vcpus[0], memory_, entry.entry, entry.boot_info);
+    }
+
+    auto control = std::make_unique<VcpuControl>();
+    std::vector<std::unique_ptr<VcpuRunner>> runners;
+    for (auto& vcpu : vcpus) {
+        const bool bsp = vcpu->index() == 0;
+        runners.push_back(std::make_unique<VcpuRunner>(
+            *vcpu, devices_.pio, devices_.mmio, *control, exits_,
+            [this](VcpuStop why, const std::string& detail) {
+                switch (why) {
+                    case VcpuStop::kTripleFault:
+                    case VcpuStop::kSystemReset:
+                        end_boot(End::kReboot, detail);
+                        break;
+                    case VcpuStop::kSystemOff:
+                        end_boot(End::kPoweroff, detail);
+                        break;
+                    case VcpuStop::kInternalError:
+                        end_boot(End::kKvmError, detail);
+                        break;
+                }
+            },
+            bsp ? VcpuRunner::FirstIoHandler([this] { on_kernel_started(); }) : nullptr));
+    }
+    {
+        std::unique_lock vm_guard(vm_lock_);
+        boot_.vm = std::move(vm);
+        boot_.vcpus = std::move(vcpus);
+    }
+    std::lock_guard lock(mutex_);
+    control_storage_ = std::move(control);
+    control_ = control_storage_.get();
+    boot_.runners = std::move(runners);
+    state_ = State::kRunning;
+    for (auto& r : boot_.runners) {
+        r->start();
+    }
+}
+
+void Machine::stop_boot() {
+    std::vector<std::unique_ptr<VcpuRunner>> runners;
+    {
+        std::lock_guard lock(mutex_);
+        runners = std::move(boot_.runners);
+        if (control_ != nullptr) {
+            control_->request_stop();
+        }
+    }
+    runners.clear();  // each runner stops, kicks and joins its thread
+    std::unique_lock vm_guard(vm_lock_);
+    boot_.vcpus.clear();
+    boot_.vm.reset();
+    std::lock_guard lock(mutex_);
+    control_ = nullptr;
+    control_storage_.reset();
+}
+
+void Machine::end_boot(End reason, const std::string& detail) {
+    std::lock_guard lock(mutex_);
+    if (end_ != End::kNone) {
+        return;  // the first reason to end a boot wins
+    }
+    end_ = reason;
+    end_detail_ = detail;
+    if (control_ != nullptr) {
+        control_->request_stop();
+        control_->resume();
+    }
+    ended_.notify_all();
+}
+
+void Machine::terminate(const std::string& why) {
+    end_boot(End::kKilled, why);
+}
+
+void Machine::on_kernel_started() {
+    std::lock_guard lock(mutex_);
+    if (!boots_.empty() && !boots_.back().kernel_started) {
+        boots_.back().kernel_started = Clock::now();
+    }
+    events_.emit("kernel-started", {{"boot", boots_.size()}});
+}
+
+void Machine::on_progress(std::uint8_t code, Clock::time_point when) {
+    std::lock_guard lock(mutex_);
+    if (boots_.empty()) {
+        return;
+    }
+    const auto boot = boots_.size();
+    if (code == boot_progress::kReady && !boots_.back().ready) {
+        boots_.back().ready = when;
+        boots_without_ready_ = 0;
+        events_.emit("ready",
+                     {{"boot", boot}, {"ms_since_start", ms_between(boots_.back().started, when)}});
+    } else {
+        events_.emit("progress", {{"boot", boot}, {"code", code}});
+    }
+}
+
+int Machine::run() {
+    for (;;) {
+        start_boot();
+        End reason;
+        std::string detail;
+        {
+            std::unique_lock lock(mutex_);
+            ended_.wait(lock, [&] { return end_ != End::kNone; });
+            reason = end_;
+            detail = end_detail_;
+            state_ = reason == End::kReboot ? State::kRebooting : State::kStopped;
+            if (!boots_.back().ready) {
+                ++boots_without_ready_;
+            }
+        }
+        stop_boot();
+        int status = -1;
+        switch (reason) {
+            case End::kPoweroff:
+                events_.emit("poweroff", {{"detail", detail}});
+                status = kExitPoweroff;
+                break;
+            case End::kPanic:
+                events_.emit("panic", {{"detail", detail}});
+                std::fprintf(stderr, "vmm: guest kernel panic (boot %zu)\n", boots_.size());
+                status = kExitGuestPanic;
+                break;
+            case End::kKvmError:
+                std::fprintf(stderr, "vmm: %s\n", detail.c_str());
+                events_.emit("error", {{"detail", detail}});
+                status = kExitKvmError;
+                break;
+            case End::kKilled:
+                events_.emit("killed", {{"detail", detail}});
+                status = kExitKilled;
+                break;
+            case End::kReboot:
+                if (config_.no_reboot) {
+                    std::fprintf(stderr, "vmm: %s; exiting (--no-reboot)\n", detail.c_str());
+                    status = kExitRebootRequested;
+                } else if (boots_without_ready_ >= kMaxBootsWithoutReady) {
+                    std::fprintf(stderr,
+                                 "vmm: reboot loop: %u boots in a row without reaching ready\n",
+                                 boots_without_ready_);
+                    events_.emit("reboot-loop", {{"boots_without_ready", boots_without_ready_}});
+                    status = kExitRebootLoop;
+                } else {
+                    events_.emit("rebooting", {{"detail", detail}});
+                    memory_.clear();
+                    devices_.pio.reset_all();
+                    devices_.mmio.reset_all();
+                    continue;
+                }
+                break;
+            case End::kNone:
+                break;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            state_ = State::kStopped;
+        }
+        events_.emit("exit", {{"status", status}});
+        return status;
+    }
+}
+
+std::size_t Machine::feed_console(std::span<const std::uint8_t> bytes) {
+    return devices_.serial->enqueue_input(bytes);
+}
+
+const char* Machine::state_name(State s) {
+    switch (s) {
+        case State::kStarting:
+            return "starting";
+        case State::kRunning:
+            return "running";
+        case State::kPaused:
+            return "paused";
+        case State::kRebooting:
+            return "rebooting";
+        case State::kStopped:
+            return "stopped";
+    }
+    return "unknown";
+}
+
+nlohmann::json Machine::status() const {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    nlohmann::json boots = nlohmann::json::array();
+    for (std::size_t i = 0; i < boots_.size(); ++i) {
+        const auto& b = boots_[i];
+        nlohmann::json j{{"boot", i + 1}, {"started_at_ms", unix_ms(b.started_wall)}};
+        j["kernel_started_after_ms"] =
+            b.kernel_started ? nlohmann::json(ms_between(b.started, *b.kernel_started)) : nullptr;
+        j["ready_after_ms"] = b.ready ? nlohmann::json(ms_between(b.started, *b.ready)) : nullptr;
+        boots.push_back(j);
+    }
+    return {
+        {"id", config_.id},
+        {"state", state_name(state_)},
+        {"boot_count", boots_.size()},
+        {"ready", !boots_.empty() && boots_.back().ready.has_value()},
+        {"boots", boots},
+        {"uptime_ms", boots_.empty() ? 0 : ms_between(boots_.back().started, now)},
+        {"process_uptime_ms", ms_between(process_start_, now)},
+        {"vcpus", config_.vcpus},
+        {"memory_mib", config_.memory_mib},
+    };
+}
+
+nlohmann::json Machine::metrics() const {
+    nlohmann::json exits = nlohmann::json::object();
+    for (std::size_t i = 0; i < ExitCounters::kReasons; ++i) {
+        const auto n = exits_.by_reason[i].load(std::memory_order_relaxed);
+        if (n != 0) {
+            const char* name = ExitCounters::reason_name(i);
+            exits[name != nullptr ? name : "reason_" + std::to_string(i)] = n;
+        }
+    }
+    nlohmann::json m{
+        {"vm_exits", exits},
+        {"io_port_exits", {{"in", exits_.io_port[0].load()}, {"out", exits_.io_port[1].load()}}},
+        {"devices", devices_.metrics()},
+    };
+    std::lock_guard lock(mutex_);
+    m["boots"] = boots_.size();
+    return m;
+}
+
+Machine::ActionResult Machine::act(const std::string& action) {
+    std::unique_lock lock(mutex_);
+    const bool running = state_ == State::kRunning;
+    const auto not_now = [&] {
+        return ActionResult{409, "cannot " + action + " while the VM is " + state_name(state_)};
+    };
+    if (action == "kill") {
+        lock.unlock();
+        end_boot(End::kKilled, "killed through the API");
+        return {202, ""};
+    }
+    if (action == "reboot") {
+        if (!running && state_ != State::kPaused) {
+            return not_now();
+        }
+        lock.unlock();
+        end_boot(End::kReboot, "reboot requested through the API");
+        return {202, ""};
+    }
+    if (action == "power-button") {
+        if (!running) {
+            return not_now();
+        }
+        devices_.acpi_pm->press_power_button();
+        events_.emit("power-button-sent");
+        return {202, ""};
+    }
+    if (action == "ctrl-alt-del") {
+        if (!running) {
+            return not_now();
+        }
+        devices_.i8042->inject_ctrl_alt_del();
+        events_.emit("ctrl-alt-del-sent");
+        return {202, ""};
+    }
+    if (action == "pause") {
+        if (!running) {
+            return not_now();
+        }
+        control_->request_pause();
+        for (auto& r : boot_.runners) {
+            r->kick();
+        }
+        VcpuControl* control = control_;
+        lock.unlock();
+        if (!control->wait_parked(config_.vcpus, std::chrono::seconds(5))) {
+            return {500, "the vCPUs did not pause within 5 s"};
+        }
+        lock.lock();
+        state_ = State::kPaused;
+        events_.emit("paused");
+        return {202, ""};
+    }
+    if (action == "resume") {
+        if (state_ != State::kPaused) {
+            return not_now();
+        }
+        control_->resume();
+        state_ = State::kRunning;
+        events_.emit("resumed");
+        return {202, ""};
+    }
+    return {400, "unknown action '" + action +
+                     "': use power-button, ctrl-alt-del, reboot, pause, resume or kill"};
+}
+
+}  // namespace vmm

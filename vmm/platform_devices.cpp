@@ -1,0 +1,109 @@
+#include "vmm/platform_devices.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "devices/acpi_pm.h"
+#include "devices/boot_progress_port.h"
+#include "devices/i8042.h"
+#include "devices/irq.h"
+#include "devices/pvpanic.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "firmware/layout.h"
+#include "vmm/error.h"
+
+namespace vmm {
+
+namespace {
+
+std::shared_ptr<devices::IrqLine> irq_line(const PlatformCallbacks& callbacks, std::uint32_t gsi) {
+    auto set = callbacks.irq;
+    return std::make_shared<devices::FunctionIrqLine>([set, gsi](bool high) { set(gsi, high); });
+}
+
+void write_all(int fd, std::span<const std::uint8_t> bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;  // console output is best effort; the guest must not stall
+        }
+        bytes = bytes.subspan(static_cast<std::size_t>(n));
+    }
+}
+
+}  // namespace
+
+PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callbacks)
+    : callbacks_(std::move(callbacks)) {
+    switch (config.serial.kind) {
+        case SerialConfig::Kind::kStdio:
+            serial_out_.reset(dup(STDOUT_FILENO));
+            break;
+        case SerialConfig::Kind::kFile:
+            serial_out_.reset(
+                open(config.serial.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+            if (!serial_out_.valid()) {
+                throw InvalidInput("--serial file:" + config.serial.path + ": " +
+                                   std::strerror(errno));
+            }
+            break;
+        case SerialConfig::Kind::kNone:
+            break;
+    }
+    devices::Serial::Output output;
+    if (serial_out_.valid()) {
+        const int fd = serial_out_.get();
+        output = [fd](std::span<const std::uint8_t> bytes) { write_all(fd, bytes); };
+    }
+    serial = std::make_shared<devices::Serial>(irq_line(callbacks_, layout::kIrqCom1),
+                                               std::move(output));
+    i8042 = std::make_shared<devices::I8042>(irq_line(callbacks_, layout::kIrqI8042Keyboard),
+                                             callbacks_.reset);
+    rtc = std::make_shared<devices::Rtc>();
+    pvpanic = std::make_shared<devices::PvPanic>(callbacks_.panic, [] {});
+    progress = std::make_shared<devices::BootProgressPort>(callbacks_.progress);
+    acpi_pm = std::make_shared<devices::AcpiPm>(irq_line(callbacks_, layout::kIrqGed),
+                                                callbacks_.poweroff, callbacks_.reset);
+
+    pio.add(layout::kCom1, devices::Serial::kRegisterCount, serial);
+    pio.add(layout::kI8042Data, devices::I8042::kRangeLength, i8042);
+    pio.add(layout::kRtcIndex, devices::Rtc::kRangeLength, rtc);
+    pio.add(layout::kPvPanic, 1, pvpanic);
+    pio.add(layout::kBootProgress, 1, progress);
+    pio.add(layout::kAcpiSleepControl, devices::AcpiPm::kRangeLength, acpi_pm);
+}
+
+PlatformDevices::~PlatformDevices() = default;
+
+nlohmann::json PlatformDevices::metrics() const {
+    const auto s = serial->counters();
+    const auto k = i8042->counters();
+    const auto p = acpi_pm->counters();
+    const auto pv = pvpanic->counters();
+    const auto bp = progress->counters();
+    return {
+        {"serial",
+         {{"tx_bytes", s.bytes_out},
+          {"rx_bytes", s.bytes_in},
+          {"rx_refused", s.input_refused},
+          {"bad_accesses", s.bad_accesses}}},
+        {"i8042", {{"resets", k.resets}, {"bad_accesses", k.bad_accesses}}},
+        {"acpi",
+         {{"poweroffs", p.poweroffs},
+          {"resets", p.resets},
+          {"power_button_presses", p.power_button_presses}}},
+        {"pvpanic", {{"panics", pv.panics}}},
+        {"boot_progress", {{"codes", bp.codes}}},
+        {"bus",
+         {{"pio_unmapped", pio.unmapped_accesses()}, {"mmio_unmapped", mmio.unmapped_accesses()}}},
+    };
+}
+
+}  // namespace vmm
