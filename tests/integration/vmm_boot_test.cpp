@@ -110,7 +110,7 @@ TEST_F(VmmBoot, FourVcpusAreAllOnline) {
 using VmmApi = VmmBoot;
 
 TEST_F(VmmApi, PowerButtonShutsTheGuestDownCleanly) {
-    const std::string api = a_.scratch + "/pb.sock";
+    const std::string api = a_.socket_dir + "/pb.sock";
     VmmProcess vm(a_, args({"--api-sock", api}));
     ASSERT_TRUE(vm.wait_event("ready", kBootTimeout)) << vm.output();
     const auto [status, body] =
@@ -122,7 +122,7 @@ TEST_F(VmmApi, PowerButtonShutsTheGuestDownCleanly) {
 }
 
 TEST_F(VmmApi, StatusPauseResumeAndBadRequests) {
-    const std::string api = a_.scratch + "/pr.sock";
+    const std::string api = a_.socket_dir + "/pr.sock";
     VmmProcess vm(a_, args({"--api-sock", api}));
     ASSERT_TRUE(vm.wait_event("ready", kBootTimeout)) << vm.output();
 

@@ -42,6 +42,7 @@ GuestArtifacts GuestArtifacts::from_env() {
     a.initramfs = image + "/initramfs.cpio.gz";
     a.rootfs = image + "/rootfs.ext4";
     a.scratch = env("SANDBOX_SCRATCH").empty() ? "/tmp" : env("SANDBOX_SCRATCH");
+    a.socket_dir = "/tmp";
     return a;
 }
 
@@ -117,15 +118,19 @@ std::vector<nlohmann::json> VmmProcess::events() {
 std::optional<nlohmann::json> VmmProcess::wait_event(const std::string& name,
                                                      std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    do {
+    for (;;) {
+        // Once the process is gone no new event can come: stop waiting.
+        const bool exited = wait_exit(0ms).has_value();
         for (const auto& e : events()) {
             if (e.value("event", "") == name) {
                 return e;
             }
         }
+        if (exited || std::chrono::steady_clock::now() >= deadline) {
+            return std::nullopt;
+        }
         std::this_thread::sleep_for(50ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return std::nullopt;
+    }
 }
 
 bool VmmProcess::wait_output(const std::string& text, std::chrono::milliseconds timeout,

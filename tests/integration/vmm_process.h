@@ -22,9 +22,10 @@ struct GuestArtifacts {
     std::string vmm;      // build/bin/vmm
     std::string bzimage;  // guest kernel
     std::string vmlinux;
-    std::string initramfs;  // test image, initramfs variant
-    std::string rootfs;     // test image, ext4 variant
-    std::string scratch;    // a writable directory for this run
+    std::string initramfs;   // test image, initramfs variant
+    std::string rootfs;      // test image, ext4 variant
+    std::string scratch;     // a writable directory for this run
+    std::string socket_dir;  // for Unix sockets (the scratch may be 9p, which has none)
     // Fills from the environment; empty vmm when the suite was not set up.
     static GuestArtifacts from_env();
 };
