@@ -8,17 +8,13 @@
 #include "devices/acpi_pm.h"
 #include "devices/bus.h"
 #include "firmware/layout.h"
+#include "tests/unit/recording_irq.h"
 #include "vmm/error.h"
 
 namespace devices {
 namespace {
 
-class RecordingIrq : public IrqLine {
-  public:
-    void set_level(bool high) override { levels.push_back(high); }
-    bool high() const { return !levels.empty() && levels.back(); }
-    std::vector<bool> levels;
-};
+using devices::testing::RecordingIrq;
 
 // Accessed through a port bus at its real addresses, as the VMM wires it.
 class DevicesAcpiPm : public ::testing::Test {

@@ -5,26 +5,13 @@
 #include <vector>
 
 #include "devices/i8042.h"
+#include "tests/unit/recording_irq.h"
 #include "vmm/error.h"
 
 namespace devices {
 namespace {
 
-class RecordingIrq : public IrqLine {
-  public:
-    void set_level(bool high) override { levels.push_back(high); }
-    bool high() const { return !levels.empty() && levels.back(); }
-    int rising_edges() const {
-        int n = 0;
-        bool prev = false;
-        for (bool l : levels) {
-            n += l && !prev ? 1 : 0;
-            prev = l;
-        }
-        return n;
-    }
-    std::vector<bool> levels;
-};
+using devices::testing::RecordingIrq;
 
 class DevicesI8042 : public ::testing::Test {
   protected:

@@ -8,17 +8,13 @@
 #include <vector>
 
 #include "devices/serial.h"
+#include "tests/unit/recording_irq.h"
 #include "vmm/error.h"
 
 namespace devices {
 namespace {
 
-class RecordingIrq : public IrqLine {
-  public:
-    void set_level(bool high) override { levels.push_back(high); }
-    bool high() const { return !levels.empty() && levels.back(); }
-    std::vector<bool> levels;
-};
+using devices::testing::RecordingIrq;
 
 class DevicesSerial : public ::testing::Test {
   protected:
