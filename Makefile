@@ -81,11 +81,11 @@ guest:
 	@scripts/build-guest-image >/dev/null
 
 test: deps
-	@$(MAKE) --no-print-directory all guest
+	@$(MAKE) --no-print-directory -j$$(nproc) all guest
 	@scripts/run-tests
 
 demo: deps
-	@$(MAKE) --no-print-directory all guest
+	@$(MAKE) --no-print-directory -j$$(nproc) all guest
 	@scripts/demo
 
 SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
