@@ -1,5 +1,6 @@
 #include "firmware/acpi_table.h"
 
+#include "firmware/checksum.h"
 #include "vmm/error.h"
 
 namespace firmware {
@@ -29,14 +30,6 @@ AcpiTableHeader make_table_header(std::string_view signature, std::uint8_t revis
     return header;
 }
 
-std::uint8_t acpi_checksum(std::span<const std::uint8_t> bytes) {
-    std::uint8_t sum = 0;
-    for (std::uint8_t byte : bytes) {
-        sum = static_cast<std::uint8_t>(sum + byte);
-    }
-    return static_cast<std::uint8_t>(0x100 - sum);
-}
-
 void seal_table(Bytes& table) {
     if (table.size() < sizeof(AcpiTableHeader)) {
         throw vmm::InvalidInput("ACPI table shorter than its header");
@@ -44,7 +37,7 @@ void seal_table(Bytes& table) {
     auto length = static_cast<std::uint32_t>(table.size());
     std::memcpy(table.data() + offsetof(AcpiTableHeader, length), &length, sizeof length);
     table[offsetof(AcpiTableHeader, checksum)] = 0;
-    table[offsetof(AcpiTableHeader, checksum)] = acpi_checksum(table);
+    table[offsetof(AcpiTableHeader, checksum)] = zero_sum_checksum(table);
 }
 
 }  // namespace firmware

@@ -72,10 +72,6 @@ GenericAddress io_port_register(std::uint16_t port);
 // A header with our identity; length and checksum are left for seal_table().
 AcpiTableHeader make_table_header(std::string_view signature, std::uint8_t revision);
 
-// The byte that makes `bytes` sum to zero when added (the checksum of bytes
-// whose checksum field is still 0).
-std::uint8_t acpi_checksum(std::span<const std::uint8_t> bytes);
-
 // Writes the header's length (the vector's size) and checksum.
 void seal_table(Bytes& table);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 
+#include "firmware/checksum.h"
 #include "vmm/error.h"
 
 namespace firmware {
@@ -32,14 +33,6 @@ template <std::size_t N>
 void copy_padded(char (&field)[N], const char* text) {
     std::memset(field, ' ', N);
     std::memcpy(field, text, std::min(N, std::strlen(text)));
-}
-
-std::uint8_t checksum(const std::uint8_t* bytes, std::size_t len) {
-    std::uint8_t sum = 0;
-    for (std::size_t i = 0; i < len; ++i) {
-        sum = static_cast<std::uint8_t>(sum + bytes[i]);
-    }
-    return static_cast<std::uint8_t>(0x100 - sum);
 }
 
 MpInterrupt interrupt(std::uint8_t type, std::uint8_t int_type, std::uint8_t irq, std::uint8_t apic,
@@ -117,7 +110,7 @@ std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base) 
     header.entry_count = entries;
     header.local_apic_address = static_cast<std::uint32_t>(layout::kLocalApic);
     std::memcpy(table.data(), &header, sizeof header);
-    table[offsetof(MpConfigHeader, checksum)] = checksum(table.data(), table.size());
+    table[offsetof(MpConfigHeader, checksum)] = zero_sum_checksum(table);
 
     MpFloatingPointer fp{};
     std::memcpy(fp.signature, "_MP_", 4);
@@ -126,7 +119,7 @@ std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base) 
     fp.spec_rev = kMpSpecRev;
     std::vector<std::uint8_t> out;
     append(out, fp);
-    out[offsetof(MpFloatingPointer, checksum)] = checksum(out.data(), out.size());
+    out[offsetof(MpFloatingPointer, checksum)] = zero_sum_checksum(out);
     out.insert(out.end(), table.begin(), table.end());
     if (out.size() > kMpTableMaxBytes) {
         throw std::logic_error("MP table larger than its computed bound");

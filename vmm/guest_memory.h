@@ -16,14 +16,16 @@
 #include <type_traits>
 #include <vector>
 
+#include "firmware/layout.h"
+
 namespace vmm {
 
 using GuestAddress = std::uint64_t;
 
 class GuestMemory {
   public:
-    static constexpr GuestAddress kMmioHoleStart = 0xC000'0000;  // 3 GiB
-    static constexpr GuestAddress kMmioHoleEnd = 0x1'0000'0000;  // 4 GiB
+    static constexpr GuestAddress kMmioHoleStart = layout::kMmioHoleStart;  // 3 GiB
+    static constexpr GuestAddress kMmioHoleEnd = layout::kMmioHoleEnd;      // 4 GiB
 
     struct Region {
         GuestAddress guest_start;
