@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "boot/hex.h"
 #include "vmm/error.h"
 
 namespace vmm {
@@ -228,9 +229,8 @@ void VcpuFd::set_msrs(const std::vector<kvm_msr_entry>& msrs) {
         throw_errno("KVM_SET_MSRS");
     }
     if (static_cast<std::uint32_t>(set) != n) {
-        char hex[16];
-        std::snprintf(hex, sizeof hex, "%x", msrs[static_cast<std::size_t>(set)].index);
-        throw HostError(std::string("KVM_SET_MSRS: MSR 0x") + hex + " refused");
+        throw HostError("KVM_SET_MSRS: MSR " +
+                        boot::hex(msrs[static_cast<std::size_t>(set)].index) + " refused");
     }
 }
 

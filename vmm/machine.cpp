@@ -112,8 +112,7 @@ void Machine::start_boot() {
         boot_.vcpus = std::move(vcpus);
     }
     std::lock_guard lock(mutex_);
-    control_storage_ = std::move(control);
-    control_ = control_storage_.get();
+    control_ = std::move(control);
     boot_.runners = std::move(runners);
     state_ = State::kRunning;
     for (auto& r : boot_.runners) {
@@ -135,8 +134,7 @@ void Machine::stop_boot() {
     boot_.vcpus.clear();
     boot_.vm.reset();
     std::lock_guard lock(mutex_);
-    control_ = nullptr;
-    control_storage_.reset();
+    control_.reset();
 }
 
 void Machine::end_boot(End reason, const std::string& detail) {
@@ -354,7 +352,7 @@ Machine::ActionResult Machine::act(const std::string& action) {
         for (auto& r : boot_.runners) {
             r->kick();
         }
-        VcpuControl* control = control_;
+        VcpuControl* control = control_.get();
         lock.unlock();
         if (!control->wait_parked(config_.vcpus, std::chrono::seconds(5))) {
             return {500, "the vCPUs did not pause within 5 s"};

@@ -92,7 +92,6 @@ class Machine : public VmController {
     GuestMemory memory_;
     PlatformDevices devices_;
     ExitCounters exits_;
-    VcpuControl* control_ = nullptr;  // the current boot's, under mutex_
 
     mutable std::mutex mutex_;
     std::condition_variable ended_;
@@ -106,7 +105,7 @@ class Machine : public VmController {
     // Devices raise interrupts from any thread; the VM they reach is
     // replaced on reboot, so lines go through this lock.
     mutable std::shared_mutex vm_lock_;
-    std::unique_ptr<VcpuControl> control_storage_;
+    std::unique_ptr<VcpuControl> control_;  // the current boot's, under mutex_
     Boot boot_;
 };
 

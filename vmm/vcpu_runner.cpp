@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "boot/hex.h"
+
 namespace vmm {
 
 namespace {
@@ -174,17 +176,10 @@ void VcpuRunner::loop() {
                 }
                 return;
             case KVM_EXIT_FAIL_ENTRY:
-                on_stop_(
-                    VcpuStop::kInternalError,
-                    "KVM could not enter the guest (hardware entry failure reason 0x" +
-                        [&] {
-                            char hex[24];
-                            std::snprintf(hex, sizeof hex, "%llx",
-                                          static_cast<unsigned long long>(
-                                              run->fail_entry.hardware_entry_failure_reason));
-                            return std::string(hex);
-                        }() +
-                        ")\n" + describe_registers());
+                on_stop_(VcpuStop::kInternalError,
+                         "KVM could not enter the guest (hardware entry failure reason " +
+                             boot::hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" +
+                             describe_registers());
                 return;
             case KVM_EXIT_INTERNAL_ERROR:
                 on_stop_(VcpuStop::kInternalError, "KVM internal error, suberror " +
