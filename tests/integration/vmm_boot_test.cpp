@@ -107,6 +107,32 @@ TEST_F(VmmBoot, FourVcpusAreAllOnline) {
         << vm.output();
 }
 
+TEST_F(VmmBoot, VmlinuxBootsThroughItsPvhEntry) {
+    std::vector<std::string> v = args();
+    v[1] = a_.vmlinux;
+    VmmProcess vm(a_, v);
+    ASSERT_TRUE(vm.wait_event("ready", kBootTimeout)) << vm.output();
+    vm.type("poweroff\n");
+    EXPECT_EQ(vm.wait_exit(kExitTimeout), 0) << vm.output();
+}
+
+TEST_F(VmmBoot, RebootLoopBeforeReadyIsBounded) {
+    // init reboots at once, before it could reach "ready": every boot ends
+    // in a reboot request, and the VMM gives up after a bounded number.
+    VmmProcess vm(a_, {"--kernel", a_.bzimage, "--initrd", a_.initramfs, "--memory", "256",
+                       "--cmdline", "console=ttyS0 quiet rdinit=/sbin/reboot -- -f"});
+    EXPECT_EQ(vm.wait_exit(3 * kBootTimeout), 5) << vm.output();
+    const auto exit = vm.wait_event("exit", 1s);
+    ASSERT_TRUE(exit);
+    EXPECT_EQ((*exit)["status"], 5);
+    int rebooting = 0;
+    for (const auto& e : vm.events()) {
+        rebooting += e["event"] == "rebooting";
+    }
+    EXPECT_GE(rebooting, 2) << "several boots happened before the VMM gave up";
+    EXPECT_NE(vm.output().find("reboot loop"), std::string::npos) << vm.output();
+}
+
 using VmmApi = VmmBoot;
 
 TEST_F(VmmApi, PowerButtonShutsTheGuestDownCleanly) {
