@@ -60,7 +60,7 @@ constexpr RequiredCap kRequiredCaps[] = {
 };
 
 template <typename Arg>
-void checked_ioctl(int fd, unsigned long request, Arg arg, const char* what) {
+void checked_ioctl(int fd, unsigned long request, Arg arg, const std::string& what) {
     if (ioctl(fd, request, arg) < 0) {
         throw_errno(what);
     }
@@ -164,6 +164,23 @@ bool VmFd::set_irq_line(std::uint32_t gsi, bool high) const {
     level.irq = gsi;
     level.level = high ? 1 : 0;
     return ioctl(fd_.get(), KVM_IRQ_LINE, &level) == 0;
+}
+
+void VmFd::add_ioeventfd(std::uint64_t addr, std::uint32_t datamatch, int eventfd) {
+    kvm_ioeventfd io{};
+    io.addr = addr;
+    io.len = 4;
+    io.datamatch = datamatch;
+    io.fd = eventfd;
+    io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+    checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "KVM_IOEVENTFD at " + boot::hex(addr));
+}
+
+void VmFd::add_irqfd(int eventfd, std::uint32_t gsi) {
+    kvm_irqfd irq{};
+    irq.fd = static_cast<std::uint32_t>(eventfd);
+    irq.gsi = gsi;
+    checked_ioctl(fd_.get(), KVM_IRQFD, &irq, "KVM_IRQFD for GSI " + std::to_string(gsi));
 }
 
 VcpuFd::VcpuFd(const Kvm& kvm, const VmFd& vm, unsigned index) : index_(index) {

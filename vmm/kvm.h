@@ -48,6 +48,11 @@ class VmFd {
                            void* host);
     // Drives an in-kernel IOAPIC/PIC input; returns false on failure (run time).
     bool set_irq_line(std::uint32_t gsi, bool high) const;
+    // A 4-byte guest write of `datamatch` to MMIO `addr` signals `eventfd`
+    // inside KVM, without an exit to the VMM (virtio queue notifications).
+    void add_ioeventfd(std::uint64_t addr, std::uint32_t datamatch, int eventfd);
+    // Each signal of `eventfd` raises an edge on `gsi` inside KVM.
+    void add_irqfd(int eventfd, std::uint32_t gsi);
 
   private:
     Fd fd_;

@@ -1,0 +1,88 @@
+#include "devices/virtio/device.h"
+
+#include <cstdio>
+
+namespace devices::virtio {
+
+VirtioDevice::VirtioDevice(DeviceType type, std::string name, std::uint64_t device_features,
+                           unsigned queue_count, vmm::GuestMemory& memory)
+    : memory_(memory),
+      type_(type),
+      name_(std::move(name)),
+      offered_features_(device_features | feature::bit(feature::kVersion1) |
+                        feature::bit(feature::kRingEventIdx) |
+                        feature::bit(feature::kRingIndirectDesc)),
+      queues_(queue_count) {}
+
+void VirtioDevice::write_config(std::uint64_t, std::span<const std::uint8_t>) {}
+
+bool VirtioDevice::accept_features(std::uint64_t driver_features) {
+    if ((driver_features & ~offered_features_) != 0 ||
+        !(driver_features & feature::bit(feature::kVersion1))) {
+        return false;
+    }
+    driver_features_ = driver_features;
+    return true;
+}
+
+bool VirtioDevice::activate() {
+    for (Queue& q : queues_) {
+        q.set_event_idx(negotiated(feature::kRingEventIdx));
+    }
+    if (!on_activate()) {
+        return false;
+    }
+    active_ = true;
+    return true;
+}
+
+void VirtioDevice::reset() {
+    ++generation_;
+    on_reset();
+    for (Queue& q : queues_) {
+        q.reset();
+    }
+    driver_features_ = 0;
+    interrupt_status_ = 0;
+    active_ = false;
+    needs_reset_ = false;
+}
+
+void VirtioDevice::notify(unsigned index) {
+    notifications_.fetch_add(1, std::memory_order_relaxed);
+    if (active_ && !needs_reset_ && index < queues_.size() && queues_[index].ready()) {
+        on_notify(index);
+    }
+}
+
+void VirtioDevice::signal_used(unsigned index) {
+    if (index >= queues_.size() || !queues_[index].needs_interrupt(memory_)) {
+        return;
+    }
+    interrupt_status_ |= kInterruptUsedBuffer;
+    interrupts_.fetch_add(1, std::memory_order_relaxed);
+    if (raise_interrupt_) {
+        raise_interrupt_();
+    }
+}
+
+void VirtioDevice::set_needs_reset(const std::string& why) {
+    if (needs_reset_) {
+        return;
+    }
+    std::fprintf(stderr, "vmm: %s: the driver broke the device (%s); waiting for a reset\n",
+                 name_.c_str(), why.c_str());
+    needs_reset_ = true;
+    interrupt_status_ |= kInterruptConfigChange;
+    if (raise_interrupt_) {
+        raise_interrupt_();
+    }
+}
+
+nlohmann::json VirtioDevice::metrics() const {
+    return {{"notifications", notifications_.load(std::memory_order_relaxed)},
+            {"interrupts", interrupts_.load(std::memory_order_relaxed)},
+            {"bad_requests", bad_requests_.load(std::memory_order_relaxed)}};
+}
+
+}  // namespace devices::virtio

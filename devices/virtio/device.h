@@ -1,0 +1,142 @@
+#pragma once
+// VirtioDevice: the state every virtio 1.x device shares (negotiated
+// features, queues, interrupt status, reset) and the hooks a device type
+// implements. The transport (devices/virtio/mmio_transport.h) drives it from
+// the guest's register accesses; the I/O thread drives it on queue kicks and
+// I/O completions.
+//
+// Threading: one recursive mutex per device, lock() (recursive because a
+// backend may complete a request inside the call that submits it). The transport holds it for every
+// register access (vCPU threads); the I/O thread holds it while it calls
+// on_notify() and while a device completes a request. Everything marked
+// "under lock" assumes it is held. The device never calls back into the
+// transport or another device while holding it.
+//
+// Reset: reset() abandons requests in flight. Their completions still arrive
+// later on the I/O thread; a device compares generation() with the value it
+// saved at submission and drops stale ones, so they never touch the queues
+// of the next driver.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "devices/virtio/queue.h"
+#include "vmm/guest_memory.h"
+
+namespace devices::virtio {
+
+namespace feature {
+inline constexpr unsigned kRingIndirectDesc = 28;
+inline constexpr unsigned kRingEventIdx = 29;
+inline constexpr unsigned kVersion1 = 32;
+inline constexpr std::uint64_t bit(unsigned n) {
+    return std::uint64_t{1} << n;
+}
+}  // namespace feature
+
+namespace status {
+inline constexpr std::uint32_t kAcknowledge = 1;
+inline constexpr std::uint32_t kDriver = 2;
+inline constexpr std::uint32_t kDriverOk = 4;
+inline constexpr std::uint32_t kFeaturesOk = 8;
+inline constexpr std::uint32_t kNeedsReset = 64;
+inline constexpr std::uint32_t kFailed = 128;
+}  // namespace status
+
+// Device IDs (virtio 1.x, section 5).
+enum class DeviceType : std::uint32_t { kNet = 1, kBlock = 2, kEntropy = 4 };
+
+// Bits of the interrupt status register.
+inline constexpr std::uint32_t kInterruptUsedBuffer = 1;
+inline constexpr std::uint32_t kInterruptConfigChange = 2;
+
+class VirtioDevice {
+  public:
+    // `device_features` are the type's own bits; the transport-level ones
+    // (VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC) are added here.
+    VirtioDevice(DeviceType type, std::string name, std::uint64_t device_features,
+                 unsigned queue_count, vmm::GuestMemory& memory);
+    virtual ~VirtioDevice() = default;
+    VirtioDevice(const VirtioDevice&) = delete;
+    VirtioDevice& operator=(const VirtioDevice&) = delete;
+
+    DeviceType type() const { return type_; }
+    const std::string& name() const { return name_; }
+    std::uint64_t offered_features() const { return offered_features_; }
+    std::recursive_mutex& lock() const { return mutex_; }
+    vmm::GuestMemory& memory() const { return memory_; }
+
+    // Where interrupts go (the transport's irqfd). Set once before the guest runs.
+    void set_interrupt_sink(std::function<void()> raise) { raise_interrupt_ = std::move(raise); }
+
+    // --- under lock ---
+
+    // The device's configuration space; bytes past its end read as zero.
+    virtual void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const = 0;
+    virtual void write_config(std::uint64_t offset, std::span<const std::uint8_t> data);
+
+    std::vector<Queue>& queues() { return queues_; }
+    std::uint64_t driver_features() const { return driver_features_; }
+    bool negotiated(unsigned bit) const { return driver_features_ & feature::bit(bit); }
+    // FEATURES_OK: false when the driver chose bits we did not offer or left
+    // out VERSION_1 (we are a modern-only device).
+    bool accept_features(std::uint64_t driver_features);
+    // DRIVER_OK: the transport has validated the queues. False refuses (the
+    // transport then sets NEEDS_RESET).
+    bool activate();
+    bool active() const { return active_; }
+    void reset();
+    std::uint64_t generation() const { return generation_; }
+
+    std::uint32_t interrupt_status() const { return interrupt_status_; }
+    void acknowledge_interrupt(std::uint32_t bits) { interrupt_status_ &= ~bits; }
+    bool needs_reset() const { return needs_reset_; }
+
+    // The driver kicked queue `index` (I/O thread). Ignored unless active.
+    void notify(unsigned index);
+
+    // Device -> driver: buffers were used in queue `index`; interrupts the
+    // driver when it asked for it.
+    void signal_used(unsigned index);
+    // The driver broke the device's rules beyond a single request (e.g. an
+    // unusable ring): DEVICE_NEEDS_RESET and a configuration-change interrupt.
+    void set_needs_reset(const std::string& why);
+
+    // Requests handed to a backend and not completed yet (the reboot waits
+    // for none before it clears guest memory). Any thread.
+    virtual std::size_t requests_in_flight() const { return 0; }
+
+    // Counters for GET /metrics; takes no lock (atomics only).
+    virtual nlohmann::json metrics() const;
+
+  protected:
+    virtual bool on_activate() { return true; }
+    virtual void on_notify(unsigned index) = 0;
+    virtual void on_reset() {}
+
+    vmm::GuestMemory& memory_;
+    std::atomic<std::uint64_t> bad_requests_{0};  // chains the driver got wrong
+
+  private:
+    const DeviceType type_;
+    const std::string name_;
+    const std::uint64_t offered_features_;
+    mutable std::recursive_mutex mutex_;
+    std::vector<Queue> queues_;
+    std::function<void()> raise_interrupt_;
+    std::uint64_t driver_features_ = 0;
+    std::uint64_t generation_ = 0;
+    std::uint32_t interrupt_status_ = 0;
+    bool active_ = false;
+    bool needs_reset_ = false;
+    std::atomic<std::uint64_t> interrupts_{0};
+    std::atomic<std::uint64_t> notifications_{0};
+};
+
+}  // namespace devices::virtio
