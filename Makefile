@@ -7,6 +7,10 @@
 #   make test        install deps, build, run unit tests (plain and sanitized)
 #                    and the integration suite in one kvm-sandbox boot
 #   make demo        install deps, run the main job end to end
+#   make bench       install deps, build, boot figures of vmm beside QEMU microvm
+#                    in one kvm-sandbox run (docs/performance.md)
+#   make fuzz        run every libFuzzer target for FUZZ_SECONDS each (default 300);
+#                    make test runs them for 20 s each
 #   make deps        install missing Debian packages (scripts/deps.txt)
 #   make format      clang-format every source file in place
 #   make check-format  fail when a source file is not clang-format clean
@@ -34,10 +38,19 @@ sanobj = $(patsubst %.cpp,$(B)/san/obj/%.o,$(1))
 CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
 
-PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
-            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm)
+# libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
+# code it exercises.
+FUZZ_CXX  := clang++-14
+FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
+FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp vmm/guest_memory.cpp \
+             vmm/error.cpp
+FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps test unit-test integration-test demo format check-format clean guest
+PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
+            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS)
+
+.PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
 
 $(B)/obj/%.o: %.cpp
@@ -72,6 +85,14 @@ $(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
+$(B)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CXXSTD) -O1 -g -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_DEPS)
+
+fuzz: $(FUZZERS)
+	@scripts/run-fuzzers $(FUZZ_SECONDS) $(FUZZERS)
+
 deps:
 	@scripts/deps
 
@@ -87,6 +108,10 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) all guest
 	@scripts/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) all guest
+	@scripts/bench
 
 SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
 format:
