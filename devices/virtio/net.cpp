@@ -1,0 +1,279 @@
+#include "devices/virtio/net.h"
+
+#include <linux/if_tun.h>
+
+#include <cstring>
+
+namespace devices::virtio {
+
+namespace {
+
+// Feature bits of virtio-net (virtio 1.x, 5.1.3).
+constexpr unsigned kCsum = 0;
+constexpr unsigned kGuestCsum = 1;
+constexpr unsigned kMac = 5;
+constexpr unsigned kGuestTso4 = 7;
+constexpr unsigned kGuestTso6 = 8;
+constexpr unsigned kHostTso4 = 11;
+constexpr unsigned kHostTso6 = 12;
+constexpr unsigned kMrgRxbuf = 15;
+constexpr unsigned kStatus = 16;
+
+constexpr std::uint16_t kLinkUp = 1;
+constexpr std::size_t kHeaderBytes = net::Tap::kVnetHeaderBytes;
+constexpr std::size_t kNumBuffersOffset = 10;  // le16 num_buffers in the v1 header
+// The largest frame a tap hands over: a 64 KiB GSO frame plus its headers.
+constexpr std::size_t kMaxFrameBytes = kHeaderBytes + 65536 + 256;
+
+#pragma pack(push, 1)
+struct NetConfig {
+    std::uint8_t mac[6];
+    std::uint16_t status;
+    std::uint16_t max_virtqueue_pairs;
+};
+#pragma pack(pop)
+
+constexpr std::uint64_t kFeatures =
+    feature::bit(kCsum) | feature::bit(kGuestCsum) | feature::bit(kMac) | feature::bit(kGuestTso4) |
+    feature::bit(kGuestTso6) | feature::bit(kHostTso4) | feature::bit(kHostTso6) |
+    feature::bit(kMrgRxbuf) | feature::bit(kStatus);
+
+// Copies `data` into `buffers` from byte `skip` on; returns bytes copied.
+std::size_t scatter(const std::vector<Buffer>& buffers, std::size_t skip,
+                    std::span<const std::uint8_t> data) {
+    std::size_t copied = 0;
+    for (const Buffer& b : buffers) {
+        if (copied == data.size()) {
+            break;
+        }
+        if (skip >= b.host.size()) {
+            skip -= b.host.size();
+            continue;
+        }
+        const std::size_t n = std::min(b.host.size() - skip, data.size() - copied);
+        std::memcpy(b.host.data() + skip, data.data() + copied, n);
+        copied += n;
+        skip = 0;
+    }
+    return copied;
+}
+
+}  // namespace
+
+NetDevice::NetDevice(std::string name, std::unique_ptr<net::Tap> tap,
+                     std::array<std::uint8_t, 6> mac, storage::IoRing& ring,
+                     vmm::GuestMemory& memory)
+    : VirtioDevice(DeviceType::kNet, std::move(name), kFeatures, 2, memory),
+      tap_(std::move(tap)),
+      mac_(mac),
+      ring_(ring),
+      frame_(kMaxFrameBytes) {}
+
+NetDevice::~NetDevice() = default;
+
+void NetDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data) const {
+    NetConfig c{};
+    std::memcpy(c.mac, mac_.data(), sizeof c.mac);
+    c.status = kLinkUp;
+    c.max_virtqueue_pairs = 1;
+    std::memset(data.data(), 0, data.size());
+    if (offset < sizeof c) {
+        const std::size_t n = std::min<std::size_t>(data.size(), sizeof c - offset);
+        std::memcpy(data.data(), reinterpret_cast<const std::uint8_t*>(&c) + offset, n);
+    }
+}
+
+bool NetDevice::on_activate() {
+    unsigned offload = 0;
+    if (negotiated(kGuestCsum)) {
+        offload |= TUN_F_CSUM;
+        if (negotiated(kGuestTso4)) {
+            offload |= TUN_F_TSO4;
+        }
+        if (negotiated(kGuestTso6)) {
+            offload |= TUN_F_TSO6;
+        }
+    }
+    // Should the kernel refuse, frames simply arrive unsegmented and checksummed.
+    if (!tap_->set_offload(offload)) {
+        tap_->set_offload(0);
+    }
+    return true;
+}
+
+void NetDevice::on_reset() {
+    frame_bytes_ = 0;
+    partial_.clear();
+    partial_copied_ = 0;
+    first_buffers_.clear();
+}
+
+void NetDevice::on_notify(unsigned index) {
+    if (index == kTxQueue) {
+        transmit();
+        return;
+    }
+    if (frame_bytes_ > 0 && !deliver_frame()) {
+        return;
+    }
+    arm_receive();
+}
+
+void NetDevice::transmit() {
+    Queue& q = queues()[kTxQueue];
+    for (;;) {
+        Queue::PopResult popped = q.pop(memory_);
+        if (popped.status == Queue::PopStatus::kEmpty) {
+            if (q.enable_notifications(memory_)) {
+                q.disable_notifications(memory_);
+                continue;
+            }
+            return;
+        }
+        if (popped.status == Queue::PopStatus::kBroken) {
+            set_needs_reset(popped.error);
+            return;
+        }
+        const Chain& chain = popped.chain;
+        if (popped.status == Queue::PopStatus::kBadChain || !chain.writable.empty() ||
+            chain.readable_bytes() < kHeaderBytes || chain.readable_bytes() > kMaxFrameBytes) {
+            bad_requests_.fetch_add(1, std::memory_order_relaxed);
+            counters_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
+            q.push(memory_, chain.head, 0);
+            signal_used(kTxQueue);
+            continue;
+        }
+        std::vector<iovec> iov;
+        for (const Buffer& b : chain.readable) {
+            iov.push_back({b.host.data(), b.host.size()});
+        }
+        const std::uint64_t gen = generation();
+        const std::uint16_t head = chain.head;
+        const std::uint64_t bytes = chain.readable_bytes() - kHeaderBytes;
+        tx_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+        ring_.writev(tap_->fd(), iov, storage::IoRing::kStreamOffset,
+                     [this, gen, head, bytes](int result) {
+                         std::lock_guard lock(this->lock());
+                         tx_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+                         if (result < 0) {
+                             counters_.tx_errors.fetch_add(1, std::memory_order_relaxed);
+                         } else {
+                             counters_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+                             counters_.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+                         }
+                         if (gen == generation() && active()) {
+                             queues()[kTxQueue].push(memory_, head, 0);
+                             signal_used(kTxQueue);
+                         }
+                     });
+    }
+}
+
+void NetDevice::arm_receive() {
+    if (read_armed_ || !active() || frame_bytes_ > 0) {
+        return;
+    }
+    read_armed_ = true;
+    ring_.read(tap_->fd(), frame_, storage::IoRing::kStreamOffset, [this](int result) {
+        std::lock_guard lock(this->lock());
+        on_frame(result);
+    });
+}
+
+void NetDevice::on_frame(int result) {
+    read_armed_ = false;
+    if (!active() || needs_reset()) {
+        return;  // reset meanwhile: the frame goes nowhere
+    }
+    if (result < 0) {
+        // Not re-armed at once (a persistent error would spin): the next
+        // notification of either queue arms the read again.
+        counters_.rx_errors.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (static_cast<std::size_t>(result) <= kHeaderBytes) {
+        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+        arm_receive();
+        return;
+    }
+    frame_bytes_ = static_cast<std::size_t>(result);
+    partial_copied_ = 0;
+    partial_.clear();
+    if (deliver_frame()) {
+        arm_receive();
+    }
+}
+
+bool NetDevice::deliver_frame() {
+    Queue& q = queues()[kRxQueue];
+    const bool mergeable = negotiated(kMrgRxbuf);
+    while (partial_copied_ < frame_bytes_) {
+        Queue::PopResult popped = q.pop(memory_);
+        if (popped.status == Queue::PopStatus::kEmpty) {
+            if (q.enable_notifications(memory_)) {
+                q.disable_notifications(memory_);
+                continue;
+            }
+            return false;  // wait for the driver to post buffers
+        }
+        if (popped.status == Queue::PopStatus::kBroken) {
+            set_needs_reset(popped.error);
+            on_reset();
+            return false;
+        }
+        const Chain& chain = popped.chain;
+        if (popped.status == Queue::PopStatus::kBadChain || !chain.readable.empty() ||
+            chain.writable_bytes() < (partial_.empty() ? kHeaderBytes : 1)) {
+            bad_requests_.fetch_add(1, std::memory_order_relaxed);
+            q.push(memory_, chain.head, 0);
+            continue;
+        }
+        if (!mergeable && chain.writable_bytes() < frame_bytes_) {
+            // The frame does not fit the one buffer it may use: drop it and
+            // keep the buffer for the next frame.
+            q.undo_pop();
+            counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+            frame_bytes_ = 0;
+            return true;
+        }
+        const std::span<const std::uint8_t> rest(frame_.data() + partial_copied_,
+                                                 frame_bytes_ - partial_copied_);
+        const std::size_t n = scatter(chain.writable, 0, rest);
+        if (partial_.empty()) {
+            first_buffers_ = chain.writable;
+        }
+        partial_.push_back({chain.head, static_cast<std::uint32_t>(n)});
+        partial_copied_ += n;
+    }
+    // Only now is the number of chains known: it goes into the header the
+    // first chain already holds.
+    const auto count = static_cast<std::uint16_t>(partial_.size());
+    scatter(first_buffers_, kNumBuffersOffset,
+            {reinterpret_cast<const std::uint8_t*>(&count), sizeof count});
+    for (const Partial& p : partial_) {
+        q.push(memory_, p.head, p.bytes);
+    }
+    counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+    counters_.rx_bytes.fetch_add(frame_bytes_ - kHeaderBytes, std::memory_order_relaxed);
+    on_reset();
+    signal_used(kRxQueue);
+    return true;
+}
+
+nlohmann::json NetDevice::metrics() const {
+    nlohmann::json m = VirtioDevice::metrics();
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    m["rx_packets"] = get(counters_.rx_packets);
+    m["rx_bytes"] = get(counters_.rx_bytes);
+    m["tx_packets"] = get(counters_.tx_packets);
+    m["tx_bytes"] = get(counters_.tx_bytes);
+    m["rx_errors"] = get(counters_.rx_errors);
+    m["tx_errors"] = get(counters_.tx_errors);
+    m["rx_dropped"] = get(counters_.rx_dropped);
+    m["tx_dropped"] = get(counters_.tx_dropped);
+    return m;
+}
+
+}  // namespace devices::virtio

@@ -1,0 +1,50 @@
+#include "net/tap.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "vmm/error.h"
+
+namespace net {
+
+Tap::Tap(const std::string& name) : name_(name) {
+    if (name.empty() || name.size() >= IFNAMSIZ) {
+        throw vmm::InvalidInput("tap interface name '" + name + "' must be 1 to " +
+                                std::to_string(IFNAMSIZ - 1) + " characters");
+    }
+    // Blocking on purpose: io_uring waits for frames by polling internally;
+    // on an O_NONBLOCK file it would hand back -EAGAIN instead.
+    fd_.reset(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    if (!fd_.valid()) {
+        throw vmm::InvalidInput("cannot open /dev/net/tun for tap '" + name +
+                                "': " + std::strerror(errno) +
+                                " (load the tun module and run with CAP_NET_ADMIN)");
+    }
+    ifreq req{};
+    std::memcpy(req.ifr_name, name.c_str(), name.size());
+    req.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    if (ioctl(fd_.get(), TUNSETIFF, &req) < 0) {
+        throw vmm::InvalidInput("cannot attach to tap '" + name + "': " + std::strerror(errno) +
+                                (errno == EBUSY ? " (another process holds it)"
+                                                : " (create it with `ip tuntap add dev " + name +
+                                                      " mode tap` or run with CAP_NET_ADMIN)"));
+    }
+    int header = kVnetHeaderBytes;
+    if (ioctl(fd_.get(), TUNSETVNETHDRSZ, &header) < 0) {
+        vmm::throw_errno("TUNSETVNETHDRSZ on tap " + name);
+    }
+    if (!set_offload(0)) {
+        vmm::throw_errno("TUNSETOFFLOAD on tap " + name);
+    }
+}
+
+bool Tap::set_offload(unsigned tun_flags) {
+    return ioctl(fd_.get(), TUNSETOFFLOAD, static_cast<unsigned long>(tun_flags)) == 0;
+}
+
+}  // namespace net
