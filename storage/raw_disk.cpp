@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "vmm/error.h"
@@ -106,7 +107,12 @@ ImageFile open_image(const std::string& path, bool writable, bool direct) {
                                     std::string(writable ? "" : " for writing") +
                                     "): stop that VM or use another image");
         }
-        vmm::throw_errno("flock " + file);
+        if (errno != ENOLCK && errno != EOPNOTSUPP && errno != EINVAL) {
+            vmm::throw_errno("flock " + file);
+        }
+        // Some network file systems have no locks: go on unguarded, but say so.
+        std::fprintf(stderr, "vmm: cannot lock %s (%s): nothing stops another VM from using it\n",
+                     file.c_str(), std::strerror(errno));
     }
     return image;
 }
