@@ -1,9 +1,11 @@
 #include "vmm/config.h"
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "firmware/layout.h"
 #include "vmm/error.h"
 
 namespace vmm {
@@ -57,6 +59,105 @@ EventsConfig parse_events(const std::string& value) {
     return e;
 }
 
+// "a=b,c,d=e" -> {{"a","b"},{"c",""},{"d","e"}}, in order.
+std::vector<std::pair<std::string, std::string>> split_fields(const std::string& option,
+                                                              const std::string& value) {
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        const std::size_t comma = std::min(value.find(',', start), value.size());
+        const std::string field = value.substr(start, comma - start);
+        if (field.empty()) {
+            throw InvalidInput(option + " '" + value + "' has an empty field");
+        }
+        const std::size_t eq = field.find('=');
+        if (eq == std::string::npos) {
+            fields.emplace_back(field, "");
+        } else {
+            fields.emplace_back(field.substr(0, eq), field.substr(eq + 1));
+        }
+        start = comma + 1;
+    }
+    return fields;
+}
+
+void check_device_id(const std::string& option, const std::string& id) {
+    if (id.empty() || id.size() > 20 ||
+        id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+            std::string::npos) {
+        throw InvalidInput(option + " id '" + id +
+                           "' must be 1-20 letters, digits, '-', '_' or '.'");
+    }
+}
+
+DiskConfig parse_disk(const std::string& value) {
+    DiskConfig d;
+    for (const auto& [key, v] : split_fields("--disk", value)) {
+        const bool flag = v.empty();
+        if (key == "path" && !v.empty()) {
+            d.path = v;
+        } else if (key == "id") {
+            check_device_id("--disk", v);
+            d.id = v;
+        } else if (key == "readonly" && flag) {
+            d.read_only = true;
+        } else if (key == "ephemeral" && flag) {
+            d.ephemeral = true;
+        } else if (key == "direct" && flag) {
+            d.direct = true;
+        } else {
+            throw InvalidInput("--disk: unknown or malformed field '" + key +
+                               (flag ? "" : "=" + v) +
+                               "' (path=FILE[,id=NAME][,readonly][,ephemeral][,direct])");
+        }
+    }
+    if (d.path.empty()) {
+        throw InvalidInput("--disk '" + value + "' has no path=FILE");
+    }
+    if (d.read_only && d.ephemeral) {
+        throw InvalidInput("--disk " + d.path + ": readonly and ephemeral exclude each other");
+    }
+    return d;
+}
+
+std::array<std::uint8_t, 6> parse_mac(const std::string& text) {
+    std::array<std::uint8_t, 6> mac{};
+    unsigned b[6];
+    char tail;
+    if (text.size() != 17 || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1],
+                                         &b[2], &b[3], &b[4], &b[5], &tail) != 6) {
+        throw InvalidInput("--net mac '" + text + "' is not of the form 02:00:00:00:00:01");
+    }
+    for (int i = 0; i < 6; ++i) {
+        mac[i] = static_cast<std::uint8_t>(b[i]);
+    }
+    if (mac[0] & 1) {
+        throw InvalidInput("--net mac " + text + " is a multicast address");
+    }
+    return mac;
+}
+
+NetConfig parse_net(const std::string& value) {
+    NetConfig n;
+    for (const auto& [key, v] : split_fields("--net", value)) {
+        if (key == "tap" && !v.empty()) {
+            n.tap = v;
+        } else if (key == "mac" && !v.empty()) {
+            n.mac = parse_mac(v);
+        } else if (key == "id") {
+            check_device_id("--net", v);
+            n.id = v;
+        } else {
+            throw InvalidInput("--net: unknown or malformed field '" + key +
+                               "' (tap=NAME[,mac=MAC][,id=NAME])");
+        }
+    }
+    if (n.tap.empty()) {
+        throw InvalidInput("--net '" + value + "' has no tap=NAME");
+    }
+    return n;
+}
+
 // Applies one setting by its long-option name; shared by argv and JSON.
 void apply_option(VmConfig& c, const std::string& name, const std::string& value) {
     if (name == "kernel") {
@@ -75,6 +176,10 @@ void apply_option(VmConfig& c, const std::string& name, const std::string& value
         c.api_socket = value;
     } else if (name == "events") {
         c.events = parse_events(value);
+    } else if (name == "disk") {
+        c.disks.push_back(parse_disk(value));
+    } else if (name == "net") {
+        c.nets.push_back(parse_net(value));
     } else if (name == "id") {
         if (value.empty() || value.size() > 64 ||
             value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -113,6 +218,11 @@ const char* usage_text() {
            "  --events FD|PATH     lifecycle events as JSON lines\n"
            "  --no-reboot          exit when the guest asks to reboot\n"
            "  --id NAME            the VM's name in events and logs\n"
+           "  --disk path=FILE[,id=NAME][,readonly][,ephemeral][,direct]\n"
+           "                       a virtio-blk disk (repeatable); ephemeral: writes go to\n"
+           "                       a private overlay and vanish when vmm exits\n"
+           "  --net tap=NAME[,mac=MAC][,id=NAME]\n"
+           "                       a virtio-net card on an existing tap (repeatable)\n"
            "  --config FILE.json   the same settings as a JSON object\n"
            "  --help, --version\n"
            "\n"
@@ -184,6 +294,14 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
                 throw InvalidInput("config " + origin + ": no-reboot must be true or false");
             }
             config.no_reboot = value.get<bool>();
+        } else if ((key == "disk" || key == "net") && value.is_array()) {
+            for (const auto& item : value) {
+                if (!item.is_string()) {
+                    throw InvalidInput("config " + origin + ": " + key +
+                                       " must hold strings like the command-line option");
+                }
+                apply_option(config, key, item.get<std::string>());
+            }
         } else if (value.is_string()) {
             apply_option(config, key, value.get<std::string>());
         } else if (value.is_number_unsigned()) {
@@ -202,6 +320,52 @@ void validate(const VmConfig& config) {
     if (config.cmdline.find('\0') != std::string::npos) {
         throw InvalidInput("--cmdline contains a NUL byte");
     }
+    // One virtio window and interrupt each: the disks, the cards and the RNG.
+    if (config.disks.size() + config.nets.size() + 1 > layout::kMaxVirtioDevices) {
+        throw InvalidInput("too many devices: at most " +
+                           std::to_string(layout::kMaxVirtioDevices - 1) +
+                           " disks and network cards together");
+    }
+    std::vector<std::string> ids;
+    for (const DiskConfig& d : config.disks) {
+        ids.push_back(d.id);
+    }
+    for (const NetConfig& n : config.nets) {
+        ids.push_back(n.id);
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        for (std::size_t j = i + 1; j < ids.size(); ++j) {
+            if (!ids[i].empty() && ids[i] == ids[j]) {
+                throw InvalidInput("device id '" + ids[i] + "' is used twice");
+            }
+        }
+    }
+}
+
+std::array<std::uint8_t, 6> default_mac(const std::string& vm_id, std::size_t index) {
+    // FNV-1a over the id and the index: stable across restarts of one VM.
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    auto mix = [&h](std::uint8_t byte) {
+        h ^= byte;
+        h *= 0x100000001b3ull;
+    };
+    for (char ch : vm_id) {
+        mix(static_cast<std::uint8_t>(ch));
+    }
+    mix(0);
+    mix(static_cast<std::uint8_t>(index));
+    std::array<std::uint8_t, 6> mac{0x02};  // locally administered, unicast
+    for (int i = 1; i < 6; ++i) {
+        mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
+    }
+    return mac;
+}
+
+std::string format_mac(const std::array<std::uint8_t, 6>& mac) {
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                  mac[3], mac[4], mac[5]);
+    return text;
 }
 
 }  // namespace vmm

@@ -2,6 +2,7 @@
 // The VMM's settings, from the command line or a JSON file with the same
 // keys. Parsing fails with InvalidInput naming the option and the problem.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +21,22 @@ struct EventsConfig {
     std::string path;
 };
 
+// --disk path=FILE[,id=NAME][,readonly][,ephemeral][,direct]
+struct DiskConfig {
+    std::string path;
+    std::string id;  // the guest sees it as the disk's serial; default diskN
+    bool read_only = false;
+    bool ephemeral = false;  // writes go to a private overlay, gone at exit
+    bool direct = false;     // O_DIRECT: bypass the host page cache
+};
+
+// --net tap=NAME[,mac=MAC][,id=NAME]
+struct NetConfig {
+    std::string tap;
+    std::optional<std::array<std::uint8_t, 6>> mac;  // default: derived from VM id and index
+    std::string id;                                  // default netN
+};
+
 struct VmConfig {
     std::string kernel;
     std::string initrd;
@@ -31,7 +48,14 @@ struct VmConfig {
     EventsConfig events;
     bool no_reboot = false;
     std::string id = "vm";
+    std::vector<DiskConfig> disks;
+    std::vector<NetConfig> nets;
 };
+
+// The MAC a --net without mac= gets: locally administered, unicast, stable
+// for a VM id and interface index.
+std::array<std::uint8_t, 6> default_mac(const std::string& vm_id, std::size_t index);
+std::string format_mac(const std::array<std::uint8_t, 6>& mac);
 
 // What the command line asked for: run a VM, or print help/version.
 struct CommandLine {
@@ -44,7 +68,8 @@ CommandLine parse_command_line(const std::vector<std::string>& args);
 
 // Parses the JSON text of a --config file into `config` (keys as the long
 // options: "kernel", "initrd", "cmdline", "vcpus", "memory", "serial",
-// "api-sock", "events", "no-reboot", "id"). Throws InvalidInput.
+// "api-sock", "events", "no-reboot", "id"; "disk" and "net" take a string in
+// the option's syntax or an array of them). Throws InvalidInput.
 void apply_json_config(const std::string& json_text, const std::string& origin, VmConfig& config);
 
 // Checks values against each other and the host limits that are known

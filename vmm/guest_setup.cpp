@@ -6,9 +6,11 @@
 
 namespace vmm {
 
-GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config) {
+GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config,
+                                const GuestDevices& devices) {
     firmware::AcpiConfig acpi;
     acpi.vcpus = config.vcpus;
+    acpi.virtio = devices.virtio;
     const GuestAddress rsdp = firmware::write_acpi_tables(memory, acpi);
     // The MP table holds at most kMpTableMaxVcpus CPUs in its 1 KiB; larger
     // guests find their CPUs in the MADT alone (every kernel we boot has ACPI).
@@ -20,8 +22,8 @@ GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config) {
     options.rsdp_addr = rsdp;
     const std::optional<std::string> initrd =
         config.initrd.empty() ? std::nullopt : std::optional<std::string>(config.initrd);
-    const boot::LoadedKernel kernel =
-        boot::load_kernel(memory, config.kernel, initrd, config.cmdline, options);
+    const boot::LoadedKernel kernel = boot::load_kernel(
+        memory, config.kernel, initrd, config.cmdline + devices.cmdline_extra, options);
 
     GuestEntry entry;
     entry.mode =

@@ -4,7 +4,10 @@
 // Called at every boot, so a reboot reloads the kernel from its file.
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "firmware/acpi.h"
 #include "vmm/config.h"
 #include "vmm/guest_memory.h"
 
@@ -16,7 +19,15 @@ struct GuestEntry {
     std::uint64_t boot_info = 0;  // the zero page (RSI) or PVH start_info (EBX)
 };
 
+// What the boot tells the guest besides the configuration: the virtio-mmio
+// windows (in the DSDT) and text appended to the kernel command line.
+struct GuestDevices {
+    std::vector<firmware::VirtioMmioWindow> virtio;
+    std::string cmdline_extra;
+};
+
 // Throws InvalidInput for a missing, corrupt or oversized kernel or initrd.
-GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config);
+GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config,
+                                const GuestDevices& devices);
 
 }  // namespace vmm

@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
@@ -45,10 +46,14 @@ Machine::Machine(const VmConfig& config, EventLog& events)
                            " is more than KVM allows here (" + std::to_string(max_vcpus) + ")");
     }
     VcpuRunner::install_kick_signal();
+    io_ = std::make_unique<IoThread>();
+    virtio_ = std::make_unique<VirtioDevices>(config_, memory_, *io_, devices_.mmio, events_);
+    io_->start();
 }
 
 Machine::~Machine() {
     stop_boot();
+    io_.reset();  // no completion may run once the devices are gone
 }
 
 bool Machine::set_irq_line(std::uint32_t gsi, bool high) {
@@ -71,7 +76,13 @@ void Machine::start_boot() {
     for (const auto& region : memory_.regions()) {
         vm->set_memory_region(slot++, region.guest_start, region.size, region.host);
     }
-    const GuestEntry entry = prepare_guest_memory(memory_, config_);
+    virtio_->attach(*vm);
+    GuestDevices guest_devices;
+    guest_devices.virtio = virtio_->windows();
+    if (config_.cmdline.find("acpi=off") != std::string::npos) {
+        guest_devices.cmdline_extra = virtio_->cmdline_entries();
+    }
+    const GuestEntry entry = prepare_guest_memory(memory_, config_, guest_devices);
 
     std::vector<std::unique_ptr<VcpuFd>> vcpus;
     for (unsigned i = 0; i < config_.vcpus; ++i) {
@@ -227,9 +238,7 @@ int Machine::run() {
                     status = kExitRebootLoop;
                 } else {
                     events_.emit("rebooting", {{"detail", detail}});
-                    memory_.clear();
-                    devices_.pio.reset_all();
-                    devices_.mmio.reset_all();
+                    reset_for_reboot();
                     continue;
                 }
                 break;
@@ -243,6 +252,21 @@ int Machine::run() {
         events_.emit("exit", {{"status", status}});
         return status;
     }
+}
+
+void Machine::reset_for_reboot() {
+    devices_.pio.reset_all();
+    devices_.mmio.reset_all();
+    // A disk read still in flight would land in the next boot's memory.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (virtio_->requests_in_flight() > 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (virtio_->requests_in_flight() > 0) {
+        std::fprintf(stderr, "vmm: %zu device requests still in flight after 30 s at reboot\n",
+                     virtio_->requests_in_flight());
+    }
+    memory_.clear();
 }
 
 std::size_t Machine::feed_console(std::span<const std::uint8_t> bytes) {
@@ -303,6 +327,7 @@ nlohmann::json Machine::metrics() const {
         {"vm_exits", exits},
         {"io_port_exits", {{"in", exits_.io_port[0].load()}, {"out", exits_.io_port[1].load()}}},
         {"devices", devices_.metrics()},
+        {"virtio", virtio_->metrics()},
     };
     std::lock_guard lock(mutex_);
     m["boots"] = boots_.size();

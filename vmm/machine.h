@@ -20,9 +20,11 @@
 #include "vmm/config.h"
 #include "vmm/events.h"
 #include "vmm/guest_memory.h"
+#include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/platform_devices.h"
 #include "vmm/vcpu_runner.h"
+#include "vmm/virtio_devices.h"
 
 namespace vmm {
 
@@ -80,6 +82,8 @@ class Machine : public VmController {
 
     void start_boot();
     void stop_boot();
+    // Reboot: devices reset, requests in flight finished, memory cleared.
+    void reset_for_reboot();
     void end_boot(End reason, const std::string& detail);
     void on_progress(std::uint8_t code, std::chrono::steady_clock::time_point when);
     void on_kernel_started();
@@ -91,6 +95,10 @@ class Machine : public VmController {
     Kvm kvm_;
     GuestMemory memory_;
     PlatformDevices devices_;
+    // The I/O thread is stopped (and its ring drained) before the virtio
+    // devices go: ~Machine resets it first.
+    std::unique_ptr<IoThread> io_;
+    std::unique_ptr<VirtioDevices> virtio_;
     ExitCounters exits_;
 
     mutable std::mutex mutex_;

@@ -92,5 +92,70 @@ TEST(VmmConfig, JsonConfigRejectsMalformedDocuments) {
     EXPECT_THROW(apply_json_config(R"({"colour": "red"})", "t.json", c), InvalidInput);
 }
 
+TEST(VmmConfig, DisksAndNetsAreRepeatable) {
+    const auto c = parse({"--kernel", "/k", "--disk", "path=/img/root.ext4,ephemeral", "--disk",
+                          "path=/vol/data.raw,id=data,direct", "--disk", "path=/ro.img,readonly",
+                          "--net", "tap=tap0", "--net", "tap=tap1,mac=02:aa:bb:cc:dd:ee,id=back"})
+                       .config;
+    ASSERT_EQ(c.disks.size(), 3u);
+    EXPECT_EQ(c.disks[0].path, "/img/root.ext4");
+    EXPECT_TRUE(c.disks[0].ephemeral);
+    EXPECT_FALSE(c.disks[0].read_only);
+    EXPECT_EQ(c.disks[1].id, "data");
+    EXPECT_TRUE(c.disks[1].direct);
+    EXPECT_TRUE(c.disks[2].read_only);
+    ASSERT_EQ(c.nets.size(), 2u);
+    EXPECT_EQ(c.nets[0].tap, "tap0");
+    EXPECT_FALSE(c.nets[0].mac.has_value());
+    ASSERT_TRUE(c.nets[1].mac.has_value());
+    EXPECT_EQ(format_mac(*c.nets[1].mac), "02:aa:bb:cc:dd:ee");
+    EXPECT_EQ(c.nets[1].id, "back");
+}
+
+TEST(VmmConfig, BadDiskAndNetSpecsAreNamed) {
+    EXPECT_NE(error_of({"--kernel", "/k", "--disk", "id=x"}).find("no path"), std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--disk", "path=/a,bogus"}).find("bogus"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--disk", "path=/a,,readonly"}).find("empty field"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--disk", "path=/a,readonly,ephemeral"}).find("exclude"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--net", "mac=02:00:00:00:00:01"}).find("no tap"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--net", "tap=t,mac=02:00:00:00:00"}).find("mac"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of({"--kernel", "/k", "--net", "tap=t,mac=01:00:00:00:00:01"}).find("multicast"),
+        std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--disk", "path=/a,id=x", "--net", "tap=t,id=x"})
+                  .find("used twice"),
+              std::string::npos);
+    std::vector<std::string> many{"--kernel", "/k"};
+    for (int i = 0; i < 8; ++i) {
+        many.push_back("--disk");
+        many.push_back("path=/d" + std::to_string(i));
+    }
+    EXPECT_NE(error_of(many).find("too many devices"), std::string::npos);
+}
+
+TEST(VmmConfig, JsonTakesDisksAsOneStringOrAnArray) {
+    VmConfig c;
+    apply_json_config(R"({"kernel": "/k", "disk": ["path=/a", "path=/b,readonly"],
+                          "net": "tap=tap9"})",
+                      "test.json", c);
+    ASSERT_EQ(c.disks.size(), 2u);
+    EXPECT_TRUE(c.disks[1].read_only);
+    ASSERT_EQ(c.nets.size(), 1u);
+    EXPECT_THROW(apply_json_config(R"({"disk": [1]})", "t.json", c), InvalidInput);
+}
+
+TEST(VmmConfig, DefaultMacIsStableLocalAndUnicast) {
+    const auto a = default_mac("web-1", 0);
+    EXPECT_EQ(a, default_mac("web-1", 0));
+    EXPECT_NE(a, default_mac("web-1", 1));
+    EXPECT_NE(a, default_mac("web-2", 0));
+    EXPECT_EQ(a[0] & 0x03, 0x02) << "locally administered, unicast";
+}
+
 }  // namespace
 }  // namespace vmm
