@@ -237,12 +237,12 @@ void apply_seed() {
             gateway = yaml_value(net, "gateway");
         }
         if (!addresses.empty()) {
-            run({"/bin/ip", "link", "set", "eth0", "up"});
-            if (run({"/bin/ip", "addr", "add", addresses.front(), "dev", "eth0"}) != 0) {
+            run({"/sbin/ip", "link", "set", "eth0", "up"});
+            if (run({"/sbin/ip", "addr", "add", addresses.front(), "dev", "eth0"}) != 0) {
                 log("cannot set address " + addresses.front() + " on eth0");
             }
             if (!gateway.empty()) {
-                run({"/bin/ip", "route", "add", "default", "via", gateway});
+                run({"/sbin/ip", "route", "add", "default", "via", gateway});
             }
         }
         umount("/run/cidata");
@@ -386,7 +386,7 @@ int main() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     const int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
-    run({"/bin/ip", "link", "set", "lo", "up"});
+    run({"/sbin/ip", "link", "set", "lo", "up"});
     apply_seed();
     progress(boot_progress::kNetworkConfigured);
     setenv("PATH", "/sbin:/usr/sbin:/bin:/usr/bin", 1);
