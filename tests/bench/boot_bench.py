@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Boot figures of build/bin/vmm side by side with QEMU's microvm machine.
+
+Runs where /dev/kvm works (scripts/bench starts it inside scripts/kvm-sandbox).
+For R repetitions, interleaved vmm/qemu/vmm/qemu..., it boots the same guest
+kernel and initramfs with the same memory, vCPUs and kernel command line
+under each, and measures, all on CLOCK_MONOTONIC from the moment just before
+the launcher spawns the VMM process:
+
+  first KVM_RUN   when the process first enters the guest: written by the
+                  LD_PRELOAD probe (tests/bench/kvm_run_probe.c) in the VMM
+  init started    arrival at the launcher of boot progress code 0x01
+  ready           arrival at the launcher of code 0x10 (guest/boot_progress.h)
+
+The guest's init writes the codes to I/O port 0x402. The vmm turns them into
+--events lines on a pipe; QEMU's isa-debugcon at 0x402 writes the raw bytes
+to a pipe. The launcher reads both pipes the same way (poll, then stamp).
+
+After ready (and --settle seconds) it reads /proc/PID/smaps of the VMM
+process: "RSS without guest RAM" sums Rss over every mapping smaller than the
+guest's memory size (mappings of guest-memory size or more are guest RAM);
+"total RSS" sums all. Then the VM is killed (SIGKILL) and reaped.
+
+Writes OUT/results.json (raw figures and summary) and OUT/results.md.
+Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import select
+import signal
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MiB = 1024 * 1024
+CODE_INIT_STARTED = 0x01
+CODE_READY = 0x10
+
+METRICS = [
+    # key, label, unit
+    ("first_kvm_run_ms", "exec → first KVM_RUN", "ms"),
+    ("guest_to_init_ms", "first KVM_RUN → init started (firmware + kernel)", "ms"),
+    ("init_started_ms", "exec → init started (0x01)", "ms"),
+    ("ready_ms", "exec → ready (0x10)", "ms"),
+    ("rss_without_guest_kib", "RSS without guest RAM, after ready", "KiB"),
+    ("rss_total_kib", "RSS total, after ready", "KiB"),
+]
+
+
+def now_ns():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def smaps_rss(pid, guest_bytes):
+    """(rss_without_guest_kib, rss_total_kib, guest_rss_kib, excluded mappings)."""
+    total = without = 0
+    excluded = []
+    size = 0
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):
+                lo, hi = first.split("-")
+                size = int(hi, 16) - int(lo, 16)
+                parts = line.split()
+                name = parts[5] if len(parts) > 5 else ""
+            elif first == "Rss:":
+                kib = int(line.split()[1])
+                total += kib
+                if size >= guest_bytes:
+                    excluded.append({"size_kib": size // 1024, "rss_kib": kib, "name": name})
+                else:
+                    without += kib
+    return without, total, sum(e["rss_kib"] for e in excluded), excluded
+
+
+class Run:
+    """One boot of one VMM: spawns, follows progress, measures, ends."""
+
+    def __init__(self, args, kind, index, workdir):
+        self.args = args
+        self.kind = kind
+        self.index = index
+        self.workdir = workdir
+        self.probe_file = os.path.join(workdir, f"{kind}-{index}.probe")
+        self.console = os.path.join(workdir, f"{kind}-{index}.console")
+        self.stderr_path = os.path.join(workdir, f"{kind}-{index}.stderr")
+        self.proc = None
+        self.result = {"vmm": kind, "rep": index}
+
+    def command(self, progress_fd):
+        a = self.args
+        if self.kind == "vmm":
+            return [a.vmm, "--kernel", a.kernel, "--initrd", a.initrd,
+                    "--memory", str(a.memory), "--vcpus", str(a.vcpus),
+                    "--cmdline", a.cmdline, "--serial", f"file:{self.console}",
+                    "--events", str(progress_fd), "--id", f"bench{self.index}"]
+        machine = "microvm" + (f",{a.qemu_machine_opts}" if a.qemu_machine_opts else "")
+        cmd = [a.qemu, "-M", machine, "-nodefaults", "-no-user-config", "-nographic",
+               "-accel", "kvm", "-cpu", a.qemu_cpu, "-m", str(a.memory), "-smp", str(a.vcpus),
+               "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
+               "-serial", f"file:{self.console}",
+               "-chardev", f"file,id=bootprogress,path=/proc/self/fd/{progress_fd}",
+               "-device", "isa-debugcon,iobase=0x402,chardev=bootprogress"]
+        for dev in a.qemu_device:
+            cmd += ["-device", dev]
+        return cmd + a.qemu_extra
+
+    def start(self):
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        env = dict(os.environ)
+        env["LD_PRELOAD"] = self.args.probe
+        env["KVM_RUN_PROBE_FILE"] = self.probe_file
+        cmd = self.command(w)
+        self.result["command"] = cmd
+        err = open(self.stderr_path, "wb")
+        self.t0 = now_ns()
+        self.proc = subprocess.Popen(cmd, env=env, pass_fds=(w,), stdin=subprocess.DEVNULL,
+                                     stdout=err, stderr=err, close_fds=True)
+        os.close(w)
+        err.close()
+        self.read_fd = r
+
+    def follow(self):
+        """Reads progress until ready; False on timeout or exit."""
+        deadline = time.monotonic() + self.args.timeout
+        buf = b""
+        stamps = {}
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.result["error"] = f"no ready within {self.args.timeout} s"
+                return False
+            ready, _, _ = select.select([self.read_fd], [], [], min(left, 1.0))
+            if not ready:
+                if self.proc.poll() is not None:
+                    self.result["error"] = f"exited with status {self.proc.returncode} before ready"
+                    return False
+                continue
+            try:
+                data = os.read(self.read_fd, 4096)
+            except BlockingIOError:
+                continue
+            t = now_ns()
+            if not data:
+                self.proc.wait(timeout=5)
+                self.result["error"] = f"exited with status {self.proc.returncode} before ready"
+                return False
+            if self.kind == "qemu":
+                for byte in data:
+                    stamps.setdefault(byte, t)
+            else:
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    name = ev.get("event")
+                    if name == "ready":
+                        stamps.setdefault(CODE_READY, t)
+                        self.result["vmm_ready_ms_since_start"] = ev.get("ms_since_start")
+                    elif name == "progress":
+                        stamps.setdefault(ev.get("code"), t)
+                    elif name == "kernel-started":
+                        self.result.setdefault("kernel_started_ms", (t - self.t0) / 1e6)
+            if CODE_INIT_STARTED in stamps:
+                self.result["init_started_ms"] = (stamps[CODE_INIT_STARTED] - self.t0) / 1e6
+            if CODE_READY in stamps:
+                self.result["ready_ms"] = (stamps[CODE_READY] - self.t0) / 1e6
+                return True
+
+    def measure(self):
+        try:
+            with open(self.probe_file) as f:
+                self.result["first_kvm_run_ms"] = (int(f.read().strip()) - self.t0) / 1e6
+        except (OSError, ValueError):
+            self.result["probe_error"] = "no probe file (LD_PRELOAD not effective?)"
+        if self.args.settle > 0:
+            time.sleep(self.args.settle)
+        without, total, guest, excluded = smaps_rss(self.proc.pid, self.args.memory * MiB)
+        self.result.update(rss_without_guest_kib=without, rss_total_kib=total,
+                           guest_rss_kib=guest, excluded_mappings=excluded)
+
+    def end(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.result.setdefault("error", "could not reap the VMM process")
+        os.close(self.read_fd)
+
+    def tail(self, path, n=15):
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return ""
+
+    def go(self):
+        try:
+            self.start()
+            if self.follow():
+                self.measure()
+        except Exception as e:  # noqa: BLE001 - reported, and the run is ended below
+            self.result["error"] = f"{type(e).__name__}: {e}"
+        finally:
+            self.end()
+        if "error" in self.result:
+            self.result["console_tail"] = self.tail(self.console)
+            self.result["stderr_tail"] = self.tail(self.stderr_path)
+        return self.result
+
+
+def add_derived(runs):
+    for r in runs:
+        if "first_kvm_run_ms" in r and "init_started_ms" in r:
+            r["guest_to_init_ms"] = r["init_started_ms"] - r["first_kvm_run_ms"]
+
+
+def summarize(runs, kinds):
+    add_derived(runs)
+    summary = {}
+    for key, _, _ in METRICS:
+        entry = {}
+        for kind in kinds:
+            values = [r[key] for r in runs if r["vmm"] == kind and key in r and "error" not in r]
+            if values:
+                entry[kind] = {"median": statistics.median(values), "min": min(values),
+                               "max": max(values), "n": len(values)}
+        if len(entry) == 2 and entry[kinds[1]]["median"]:
+            entry["ratio"] = entry[kinds[0]]["median"] / entry[kinds[1]]["median"]
+        summary[key] = entry
+    return summary
+
+
+def fmt(value, unit):
+    if unit == "ms":
+        return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+    mib = value / 1024
+    return f"{mib:.2f} MiB" if mib < 10 else f"{mib:.1f} MiB"
+
+
+def markdown(summary, meta):
+    lines = [f"| figure ({meta['reps']} boots each) | vmm: median (min–max) "
+             f"| QEMU microvm: median (min–max) | vmm / QEMU |",
+             "|---|---|---|---|"]
+    for key, label, unit in METRICS:
+        e = summary.get(key, {})
+        cells = []
+        for kind in ("vmm", "qemu"):
+            if kind in e:
+                s = e[kind]
+                cells.append(f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})")
+            else:
+                cells.append("–")
+        ratio = f"{e['ratio']:.2f}" if "ratio" in e else "–"
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out, meta, runs, kinds):
+    summary = summarize(runs, kinds)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=2)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(f"Boot benchmark, {meta['date']}: {meta['reps']} boots each, interleaved; guest "
+                f"{meta['memory_mib']} MiB, {meta['vcpus']} vCPUs, cmdline `{meta['cmdline']}`; "
+                f"{meta['qemu_version']}.\n\n")
+        f.write(markdown(summary, meta))
+    log(f"results: {os.path.join(out, 'results.json')}, {os.path.join(out, 'results.md')}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--vmm", default="build/bin/vmm")
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--kernel", help="guest bzImage (required unless --from-json)")
+    p.add_argument("--initrd", help="guest initramfs (required unless --from-json)")
+    p.add_argument("--probe", default="build/bench/kvm_run_probe.so")
+    p.add_argument("--memory", type=int, default=256, help="guest MiB")
+    p.add_argument("--vcpus", type=int, default=2)
+    p.add_argument("--cmdline", default="console=ttyS0",
+                   help="kernel command line for both (default: the vmm's default)")
+    p.add_argument("--timeout", type=float, default=120, help="seconds per boot to ready")
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="seconds between ready and the RSS reading")
+    p.add_argument("--qemu-cpu", default="host")
+    p.add_argument("--qemu-machine-opts", default="rtc=on",
+                   help="microvm properties (default rtc=on: under KVM microvm has no "
+                        "CMOS RTC unless asked, the vmm has one, and the guest kernel "
+                        "stalls probing a missing one)")
+    p.add_argument("--qemu-device", action="append", default=None,
+                   help="extra QEMU -device (repeatable; default: virtio-rng-device, "
+                        "as the vmm always has an entropy device)")
+    p.add_argument("--qemu-extra", nargs=argparse.REMAINDER, default=[],
+                   help="further QEMU arguments (the rest of the line)")
+    p.add_argument("--only", choices=["vmm", "qemu"], help="boot one of them only")
+    p.add_argument("--out", default="build/bench")
+    p.add_argument("--keep-consoles", action="store_true",
+                   help="keep each boot's serial console log in OUT/consoles/")
+    p.add_argument("--from-json", metavar="RESULTS_JSON",
+                   help="boot nothing: recompute the summary and table of an earlier run")
+    a = p.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            old = json.load(f)
+        kinds = list(dict.fromkeys(r["vmm"] for r in old["runs"]))
+        write_report(os.path.abspath(a.out), old["meta"], old["runs"], kinds)
+        return 0
+    if not a.kernel or not a.initrd:
+        p.error("--kernel and --initrd are required")
+    if a.qemu_device is None:
+        a.qemu_device = ["virtio-rng-device"]
+    for attr in ("vmm", "kernel", "initrd", "probe", "out"):
+        setattr(a, attr, os.path.abspath(getattr(a, attr)))
+    a.qemu = shutil.which(a.qemu) or a.qemu
+
+    problems = [f"{what} not found: {path}" for what, path in
+                (("vmm", a.vmm), ("kernel", a.kernel), ("initrd", a.initrd), ("probe", a.probe))
+                if not os.path.exists(path)]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        problems.append("/dev/kvm is not usable here (run through scripts/kvm-sandbox)")
+    if not os.path.exists(a.qemu):
+        problems.append(f"QEMU not found: {a.qemu}")
+    if problems:
+        for pr in problems:
+            print(f"boot_bench: {pr}", file=sys.stderr)
+        return 2
+
+    # Ended from outside: unwind, so that the running boot's VMM is killed and reaped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    kinds = [a.only] if a.only else ["vmm", "qemu"]
+    os.makedirs(a.out, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="boot-bench.")
+    runs = []
+    failed = 0
+    try:
+        for rep in range(1, a.reps + 1):
+            for kind in kinds:
+                r = Run(a, kind, rep, workdir).go()
+                runs.append(r)
+                if "error" in r:
+                    failed += 1
+                    log(f"boot {rep}/{a.reps} {kind}: FAILED: {r['error']}")
+                    for part in ("console_tail", "stderr_tail"):
+                        if r.get(part):
+                            log(f"  {part.replace('_', ' ')}:\n    " + r[part].replace("\n", "\n    "))
+                else:
+                    extra = f", first KVM_RUN after {r['first_kvm_run_ms']:.0f} ms" \
+                        if "first_kvm_run_ms" in r else ", no probe figure"
+                    log(f"boot {rep}/{a.reps} {kind}: ready after {r['ready_ms'] / 1000:.1f} s"
+                        f"{extra}, RSS {r['rss_without_guest_kib'] / 1024:.1f} MiB without guest"
+                        f" RAM ({r['rss_total_kib'] / 1024:.1f} MiB total)")
+    finally:
+        if a.keep_consoles:
+            dest = os.path.join(a.out, "consoles")
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(workdir, dest, ignore=shutil.ignore_patterns("*.probe"))
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    qemu_version = subprocess.run([a.qemu, "--version"], capture_output=True, text=True,
+                                  timeout=30).stdout.splitlines()[0]
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "reps": a.reps,
+        "host_kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "qemu_version": qemu_version,
+        "memory_mib": a.memory,
+        "vcpus": a.vcpus,
+        "cmdline": a.cmdline,
+        "kernel": a.kernel,
+        "initrd": a.initrd,
+        "rss_rule": f"RSS without guest RAM = sum of Rss over /proc/PID/smaps mappings smaller "
+                    f"than the guest memory size ({a.memory} MiB); read {a.settle} s after ready",
+        "clock": "CLOCK_MONOTONIC, from just before the launcher spawns the VMM",
+        "failed_boots": failed,
+        "qemu_options": {"cpu": a.qemu_cpu, "machine": f"microvm,{a.qemu_machine_opts}",
+                          "devices": a.qemu_device, "extra": a.qemu_extra},
+    }
+    write_report(a.out, meta, runs, kinds)
+    if failed:
+        print(f"boot_bench: {failed} boot(s) failed (see above and results.json)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
