@@ -45,7 +45,8 @@ static void record_first_run(void) {
     if (probe_path == NULL || probe_path[0] == '\0') {
         return;
     }
-    unsigned long long ns = (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+    unsigned long long ns =
+        (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
     char buf[32];
     int i = sizeof buf;
     buf[--i] = '\n';
