@@ -121,43 +121,29 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
 
 void BlockDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
-    for (;;) {
-        Queue::PopResult popped = q.pop(memory_);
-        switch (popped.status) {
-            case Queue::PopStatus::kEmpty:
-                if (!q.enable_notifications(memory_)) {
-                    return;
-                }
-                q.disable_notifications(memory_);
-                continue;
-            case Queue::PopStatus::kBroken:
-                set_needs_reset(popped.error);
-                return;
-            case Queue::PopStatus::kBadChain:
-                bad_requests_.fetch_add(1, std::memory_order_relaxed);
-                q.push(memory_, popped.chain.head, 0);
-                signal_used(index);
-                continue;
-            case Queue::PopStatus::kChain:
-                break;
+    while (auto popped = next_chain(index)) {
+        if (popped->status == Queue::PopStatus::kBadChain) {
+            q.push(memory_, popped->chain.head, 0);
+            signal_used(index);
+            continue;
         }
         blk::Limits limits;
         limits.capacity_bytes = disk_->size();
         limits.read_only = disk_->read_only();
         limits.discard = negotiated(kDiscard);
         limits.write_zeroes = negotiated(kWriteZeroes);
-        const blk::Parsed parsed = blk::parse_request(popped.chain, limits);
+        const blk::Parsed parsed = blk::parse_request(popped->chain, limits);
         if (!parsed.request) {
             bad_requests_.fetch_add(1, std::memory_order_relaxed);
             if (parsed.status) {
-                finish(popped.chain.head, parsed.status, parsed.error_status, 1);
+                finish(popped->chain.head, parsed.status, parsed.error_status, 1);
             } else {
-                q.push(memory_, popped.chain.head, 0);
+                q.push(memory_, popped->chain.head, 0);
                 signal_used(index);
             }
             continue;
         }
-        submit(popped.chain.head, parsed);
+        submit(popped->chain.head, parsed);
     }
 }
 
@@ -258,17 +244,14 @@ void BlockDevice::finish(std::uint16_t head, std::uint8_t* status, blk::Status v
 
 nlohmann::json BlockDevice::metrics() const {
     nlohmann::json m = VirtioDevice::metrics();
-    auto get = [](const std::atomic<std::uint64_t>& a) {
-        return a.load(std::memory_order_relaxed);
-    };
-    m["read_requests"] = get(counters_.reads);
-    m["write_requests"] = get(counters_.writes);
-    m["read_bytes"] = get(counters_.read_bytes);
-    m["write_bytes"] = get(counters_.write_bytes);
-    m["flushes"] = get(counters_.flushes);
-    m["discards"] = get(counters_.discards);
-    m["write_zeroes"] = get(counters_.write_zeroes);
-    m["errors"] = get(counters_.errors);
+    m["read_requests"] = count(counters_.reads);
+    m["write_requests"] = count(counters_.writes);
+    m["read_bytes"] = count(counters_.read_bytes);
+    m["write_bytes"] = count(counters_.write_bytes);
+    m["flushes"] = count(counters_.flushes);
+    m["discards"] = count(counters_.discards);
+    m["write_zeroes"] = count(counters_.write_zeroes);
+    m["errors"] = count(counters_.errors);
     m["in_flight"] = requests_in_flight();
     return m;
 }

@@ -66,6 +66,29 @@ void VirtioDevice::signal_used(unsigned index) {
     }
 }
 
+std::optional<Queue::PopResult> VirtioDevice::next_chain(unsigned index) {
+    Queue& q = queues_[index];
+    for (;;) {
+        Queue::PopResult popped = q.pop(memory_);
+        switch (popped.status) {
+            case Queue::PopStatus::kEmpty:
+                if (q.enable_notifications(memory_)) {
+                    q.disable_notifications(memory_);
+                    continue;  // buffers came in while we looked away
+                }
+                return std::nullopt;
+            case Queue::PopStatus::kBroken:
+                set_needs_reset(popped.error);
+                return std::nullopt;
+            case Queue::PopStatus::kBadChain:
+                bad_requests_.fetch_add(1, std::memory_order_relaxed);
+                return popped;
+            case Queue::PopStatus::kChain:
+                return popped;
+        }
+    }
+}
+
 void VirtioDevice::set_needs_reset(const std::string& why) {
     if (needs_reset_) {
         return;
@@ -80,9 +103,9 @@ void VirtioDevice::set_needs_reset(const std::string& why) {
 }
 
 nlohmann::json VirtioDevice::metrics() const {
-    return {{"notifications", notifications_.load(std::memory_order_relaxed)},
-            {"interrupts", interrupts_.load(std::memory_order_relaxed)},
-            {"bad_requests", bad_requests_.load(std::memory_order_relaxed)}};
+    return {{"notifications", count(notifications_)},
+            {"interrupts", count(interrupts_)},
+            {"bad_requests", count(bad_requests_)}};
 }
 
 }  // namespace devices::virtio

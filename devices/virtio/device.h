@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -104,6 +105,11 @@ class VirtioDevice {
     // Device -> driver: buffers were used in queue `index`; interrupts the
     // driver when it asked for it.
     void signal_used(unsigned index);
+    // The next chain of queue `index` for the device to serve (kChain or
+    // kBadChain), or nullopt when there is none: the queue is drained with
+    // notifications re-enabled (no wakeup lost), or the ring is broken and
+    // the device now needs a reset.
+    std::optional<Queue::PopResult> next_chain(unsigned index);
     // The driver broke the device's rules beyond a single request (e.g. an
     // unusable ring): DEVICE_NEEDS_RESET and a configuration-change interrupt.
     void set_needs_reset(const std::string& why);
@@ -116,6 +122,9 @@ class VirtioDevice {
     virtual nlohmann::json metrics() const;
 
   protected:
+    static std::uint64_t count(const std::atomic<std::uint64_t>& counter) {
+        return counter.load(std::memory_order_relaxed);
+    }
     virtual bool on_activate() { return true; }
     virtual void on_notify(unsigned index) = 0;
     virtual void on_reset() {}

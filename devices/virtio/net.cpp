@@ -121,23 +121,14 @@ void NetDevice::on_notify(unsigned index) {
 
 void NetDevice::transmit() {
     Queue& q = queues()[kTxQueue];
-    for (;;) {
-        Queue::PopResult popped = q.pop(memory_);
-        if (popped.status == Queue::PopStatus::kEmpty) {
-            if (q.enable_notifications(memory_)) {
-                q.disable_notifications(memory_);
-                continue;
+    while (auto popped = next_chain(kTxQueue)) {
+        const Chain& chain = popped->chain;
+        const bool bad = popped->status == Queue::PopStatus::kBadChain;
+        if (bad || !chain.writable.empty() || chain.readable_bytes() < kHeaderBytes ||
+            chain.readable_bytes() > kMaxFrameBytes) {
+            if (!bad) {
+                bad_requests_.fetch_add(1, std::memory_order_relaxed);
             }
-            return;
-        }
-        if (popped.status == Queue::PopStatus::kBroken) {
-            set_needs_reset(popped.error);
-            return;
-        }
-        const Chain& chain = popped.chain;
-        if (popped.status == Queue::PopStatus::kBadChain || !chain.writable.empty() ||
-            chain.readable_bytes() < kHeaderBytes || chain.readable_bytes() > kMaxFrameBytes) {
-            bad_requests_.fetch_add(1, std::memory_order_relaxed);
             counters_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
             q.push(memory_, chain.head, 0);
             signal_used(kTxQueue);
@@ -208,23 +199,20 @@ bool NetDevice::deliver_frame() {
     Queue& q = queues()[kRxQueue];
     const bool mergeable = negotiated(kMrgRxbuf);
     while (partial_copied_ < frame_bytes_) {
-        Queue::PopResult popped = q.pop(memory_);
-        if (popped.status == Queue::PopStatus::kEmpty) {
-            if (q.enable_notifications(memory_)) {
-                q.disable_notifications(memory_);
-                continue;
+        auto popped = next_chain(kRxQueue);
+        if (!popped) {
+            if (needs_reset()) {
+                on_reset();  // the ring broke: the frame goes nowhere
             }
-            return false;  // wait for the driver to post buffers
+            return false;  // else wait for the driver to post buffers
         }
-        if (popped.status == Queue::PopStatus::kBroken) {
-            set_needs_reset(popped.error);
-            on_reset();
-            return false;
-        }
-        const Chain& chain = popped.chain;
-        if (popped.status == Queue::PopStatus::kBadChain || !chain.readable.empty() ||
+        const Chain& chain = popped->chain;
+        const bool bad = popped->status == Queue::PopStatus::kBadChain;
+        if (bad || !chain.readable.empty() ||
             chain.writable_bytes() < (partial_.empty() ? kHeaderBytes : 1)) {
-            bad_requests_.fetch_add(1, std::memory_order_relaxed);
+            if (!bad) {
+                bad_requests_.fetch_add(1, std::memory_order_relaxed);
+            }
             q.push(memory_, chain.head, 0);
             continue;
         }
@@ -262,17 +250,14 @@ bool NetDevice::deliver_frame() {
 
 nlohmann::json NetDevice::metrics() const {
     nlohmann::json m = VirtioDevice::metrics();
-    auto get = [](const std::atomic<std::uint64_t>& a) {
-        return a.load(std::memory_order_relaxed);
-    };
-    m["rx_packets"] = get(counters_.rx_packets);
-    m["rx_bytes"] = get(counters_.rx_bytes);
-    m["tx_packets"] = get(counters_.tx_packets);
-    m["tx_bytes"] = get(counters_.tx_bytes);
-    m["rx_errors"] = get(counters_.rx_errors);
-    m["tx_errors"] = get(counters_.tx_errors);
-    m["rx_dropped"] = get(counters_.rx_dropped);
-    m["tx_dropped"] = get(counters_.tx_dropped);
+    m["rx_packets"] = count(counters_.rx_packets);
+    m["rx_bytes"] = count(counters_.rx_bytes);
+    m["tx_packets"] = count(counters_.tx_packets);
+    m["tx_bytes"] = count(counters_.tx_bytes);
+    m["rx_errors"] = count(counters_.rx_errors);
+    m["tx_errors"] = count(counters_.tx_errors);
+    m["rx_dropped"] = count(counters_.rx_dropped);
+    m["tx_dropped"] = count(counters_.tx_dropped);
     return m;
 }
 

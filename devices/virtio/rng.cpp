@@ -17,24 +17,13 @@ void RngDevice::read_config(std::uint64_t, std::span<std::uint8_t> data) const {
 void RngDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
     bool used = false;
-    for (;;) {
-        Queue::PopResult popped = q.pop(memory_);
-        if (popped.status == Queue::PopStatus::kEmpty) {
-            if (q.enable_notifications(memory_)) {
-                q.disable_notifications(memory_);
-                continue;
-            }
-            break;
-        }
-        if (popped.status == Queue::PopStatus::kBroken) {
-            set_needs_reset(popped.error);
-            return;
-        }
+    while (auto popped = next_chain(index)) {
         std::uint32_t written = 0;
-        if (popped.status == Queue::PopStatus::kBadChain || !popped.chain.readable.empty()) {
-            bad_requests_.fetch_add(1, std::memory_order_relaxed);
-        } else {
-            for (const Buffer& b : popped.chain.writable) {
+        const bool good = popped->status == Queue::PopStatus::kChain;
+        if (good && !popped->chain.readable.empty()) {
+            bad_requests_.fetch_add(1, std::memory_order_relaxed);  // entropy only goes out
+        } else if (good) {
+            for (const Buffer& b : popped->chain.writable) {
                 std::size_t want = std::min(b.host.size(), kMaxBytesPerRequest - written);
                 std::size_t got = 0;
                 while (got < want) {
@@ -55,7 +44,7 @@ void RngDevice::on_notify(unsigned index) {
             requests_.fetch_add(1, std::memory_order_relaxed);
             bytes_.fetch_add(written, std::memory_order_relaxed);
         }
-        q.push(memory_, popped.chain.head, written);
+        q.push(memory_, popped->chain.head, written);
         used = true;
     }
     if (used) {
@@ -65,8 +54,8 @@ void RngDevice::on_notify(unsigned index) {
 
 nlohmann::json RngDevice::metrics() const {
     nlohmann::json m = VirtioDevice::metrics();
-    m["requests"] = requests_.load(std::memory_order_relaxed);
-    m["bytes"] = bytes_.load(std::memory_order_relaxed);
+    m["requests"] = count(requests_);
+    m["bytes"] = count(bytes_);
     return m;
 }
 
