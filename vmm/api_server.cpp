@@ -1,11 +1,16 @@
 #include "vmm/api_server.h"
 
-#include <httplib.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <cstring>
 
 #include "vmm/error.h"
 
@@ -13,99 +18,191 @@ namespace vmm {
 
 namespace {
 
-void reply_json(httplib::Response& res, int status, const nlohmann::json& body) {
-    res.status = status;
-    res.set_content(body.dump() + "\n", "application/json");
+// libevent answers bodies beyond this itself (413, HTML); up to it, the
+// handler answers oversized bodies with a JSON error like every other one.
+constexpr std::size_t kHardBodyLimit = 1 << 20;
+constexpr int kTimeoutSeconds = 5;
+
+void reply(evhttp_request* req, int status, const nlohmann::json& body) {
+    const std::string text = body.dump() + "\n";
+    evkeyvalq* headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", "application/json");
+    evbuffer* out = evbuffer_new();
+    if (out == nullptr) {
+        evhttp_send_error(req, 500, nullptr);
+        return;
+    }
+    evbuffer_add(out, text.data(), text.size());
+    evhttp_send_reply(req, status, nullptr, out);
+    evbuffer_free(out);
 }
 
-void reply_error(httplib::Response& res, int status, const std::string& message) {
-    reply_json(res, status, nlohmann::json{{"error", message}});
+void reply_error(evhttp_request* req, int status, const std::string& message) {
+    reply(req, status, nlohmann::json{{"error", message}});
+}
+
+const char* method_name(evhttp_cmd_type cmd) {
+    switch (cmd) {
+        case EVHTTP_REQ_GET:
+            return "GET";
+        case EVHTTP_REQ_PUT:
+            return "PUT";
+        case EVHTTP_REQ_POST:
+            return "POST";
+        case EVHTTP_REQ_DELETE:
+            return "DELETE";
+        case EVHTTP_REQ_PATCH:
+            return "PATCH";
+        case EVHTTP_REQ_HEAD:
+            return "HEAD";
+        default:
+            return "this method";
+    }
+}
+
+// The path of the request's URI, without query or fragment.
+std::string request_path(evhttp_request* req) {
+    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+    const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
+    return path != nullptr && *path != '\0' ? path : "/";
+}
+
+Fd bind_unix_socket(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+        throw InvalidInput("API socket path '" + path + "' must be 1 to " +
+                           std::to_string(sizeof addr.sun_path - 1) + " characters");
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) {
+        throw_errno("socket for the API");
+    }
+    unlink(path.c_str());  // a stale socket from an earlier run
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        throw HostError("cannot bind the API socket " + path + ": " + std::strerror(errno) +
+                        " (does its directory exist and is it writable?)");
+    }
+    chmod(path.c_str(), 0600);
+    if (listen(fd.get(), 16) != 0) {
+        throw_errno("listen on the API socket " + path);
+    }
+    return fd;
 }
 
 }  // namespace
 
 ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
-    : socket_path_(socket_path), server_(std::make_unique<httplib::Server>()) {
-    httplib::Server& s = *server_;
-    // One worker: the API is for one supervisor, and each thread costs memory.
-    s.new_task_queue = [] { return new httplib::ThreadPool(1); };
-    s.set_payload_max_length(kMaxBodyBytes);
-    s.set_read_timeout(5, 0);
-    s.set_write_timeout(5, 0);
+    : controller_(controller),
+      socket_path_(socket_path),
+      stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      base_(event_base_new(), event_base_free),
+      http_(nullptr, evhttp_free),
+      stop_event_(nullptr, event_free) {
+    if (!stop_fd_.valid() || base_ == nullptr) {
+        throw HostError("cannot set up the API's event loop");
+    }
+    http_.reset(evhttp_new(base_.get()));
+    if (http_ == nullptr) {
+        throw HostError("cannot set up the API's HTTP server");
+    }
+    evhttp_set_max_body_size(http_.get(), kHardBodyLimit);
+    evhttp_set_timeout(http_.get(), kTimeoutSeconds);
+    evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+                                                EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                                EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(
+        http_.get(),
+        [](evhttp_request* req, void* self) { static_cast<ApiServer*>(self)->handle(req); }, this);
 
-    s.Get("/vm", [&controller](const httplib::Request&, httplib::Response& res) {
-        reply_json(res, 200, controller.status());
-    });
-    s.Get("/metrics", [&controller](const httplib::Request&, httplib::Response& res) {
-        reply_json(res, 200, controller.metrics());
-    });
-    s.Put("/vm/actions", [&controller](const httplib::Request& req, httplib::Response& res) {
-        nlohmann::json body;
-        try {
-            body = nlohmann::json::parse(req.body);
-        } catch (const nlohmann::json::parse_error&) {
-            reply_error(res, 400, "the body is not valid JSON: send {\"action\": \"...\"}");
-            return;
-        }
-        if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
-            reply_error(res, 400, "the body needs a string field \"action\"");
-            return;
-        }
-        const auto result = controller.act(body["action"].get<std::string>());
-        if (!result.error.empty()) {
-            reply_error(res, result.http_status, result.error);
-            return;
-        }
-        reply_json(res, result.http_status, nlohmann::json{{"accepted", body["action"]}});
-    });
-    // Known paths with the wrong method get 405, not 404.
-    auto wrong_method = [](const httplib::Request& req, httplib::Response& res) {
-        reply_error(res, 405, req.method + " is not allowed on " + req.path);
-    };
-    for (const char* path : {"/vm", "/metrics"}) {
-        s.Put(path, wrong_method);
-        s.Post(path, wrong_method);
-        s.Delete(path, wrong_method);
-        s.Patch(path, wrong_method);
+    Fd listener = bind_unix_socket(socket_path_);
+    if (evhttp_accept_socket(http_.get(), listener.get()) != 0) {
+        throw HostError("cannot serve the API socket " + socket_path_);
     }
-    s.Get("/vm/actions", wrong_method);
-    s.Post("/vm/actions", wrong_method);
-    s.Delete("/vm/actions", wrong_method);
-    s.Patch("/vm/actions", wrong_method);
-    s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-        if (res.body.empty()) {
-            const std::string what = res.status == 404   ? "no such endpoint: " + req.path
-                                     : res.status == 413 ? "request body too large"
-                                                         : "bad request";
-            reply_error(res, res.status, what);
-        }
-    });
-    s.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-            reply_error(res, 500, "internal error while handling the request");
-        });
+    listener.release();  // evhttp closes it when it is freed
 
-    unlink(socket_path_.c_str());
-    s.set_address_family(AF_UNIX);
-    if (!s.bind_to_port(socket_path_, 80)) {
-        throw HostError("cannot bind the API socket " + socket_path_ +
-                        " (does its directory exist and is it writable?)");
+    stop_event_.reset(event_new(
+        base_.get(), stop_fd_.get(), EV_READ,
+        [](evutil_socket_t, short, void* base) {
+            event_base_loopbreak(static_cast<event_base*>(base));
+        },
+        base_.get()));
+    if (stop_event_ == nullptr || event_add(stop_event_.get(), nullptr) != 0) {
+        throw HostError("cannot set up the API's stop event");
     }
-    chmod(socket_path_.c_str(), 0600);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    // stop() before the loop runs would be lost and the join would hang:
-    // return only once the server is accepting.
-    for (int i = 0; i < 2000 && !server_->is_running(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    // The socket accepts from here on: connections wait in its backlog
+    // until the loop below picks them up.
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "vmm-api");
+        event_base_dispatch(base_.get());
+    });
 }
 
 ApiServer::~ApiServer() {
-    server_->stop();
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(stop_fd_.get(), &one, sizeof one);
     if (thread_.joinable()) {
         thread_.join();
     }
+    stop_event_.reset();
+    http_.reset();  // closes the connections and the listening socket
+    base_.reset();
     unlink(socket_path_.c_str());
+}
+
+void ApiServer::handle(evhttp_request* req) {
+    const evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const std::string path = request_path(req);
+    const bool known = path == "/vm" || path == "/metrics" || path == "/vm/actions";
+    if (!known) {
+        reply_error(req, 404, "no such endpoint: " + path);
+        return;
+    }
+    const evhttp_cmd_type allowed = path == "/vm/actions" ? EVHTTP_REQ_PUT : EVHTTP_REQ_GET;
+    if (cmd != allowed) {
+        reply_error(req, 405, std::string(method_name(cmd)) + " is not allowed on " + path);
+        return;
+    }
+    try {
+        if (path == "/vm") {
+            reply(req, 200, controller_.status());
+            return;
+        }
+        if (path == "/metrics") {
+            reply(req, 200, controller_.metrics());
+            return;
+        }
+        evbuffer* in = evhttp_request_get_input_buffer(req);
+        const std::size_t length = evbuffer_get_length(in);
+        if (length > kMaxBodyBytes) {
+            reply_error(
+                req, 413,
+                "request body too large: at most " + std::to_string(kMaxBodyBytes) + " bytes");
+            return;
+        }
+        std::string text(length, '\0');
+        evbuffer_copyout(in, text.data(), length);
+        nlohmann::json body;
+        try {
+            body = nlohmann::json::parse(text);
+        } catch (const nlohmann::json::parse_error&) {
+            reply_error(req, 400, "the body is not valid JSON: send {\"action\": \"...\"}");
+            return;
+        }
+        if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
+            reply_error(req, 400, "the body needs a string field \"action\"");
+            return;
+        }
+        const auto result = controller_.act(body["action"].get<std::string>());
+        if (!result.error.empty()) {
+            reply_error(req, result.http_status, result.error);
+            return;
+        }
+        reply(req, result.http_status, nlohmann::json{{"accepted", body["action"]}});
+    } catch (const std::exception&) {
+        reply_error(req, 500, "internal error while handling the request");
+    }
 }
 
 }  // namespace vmm
