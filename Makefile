@@ -52,7 +52,7 @@ FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
-            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS)
+            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench
 
 .PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
@@ -88,6 +88,17 @@ $(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(CORE_SAN_LIB)
 $(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+
+# Host-side microbenchmarks of the device code (Google Benchmark, no KVM).
+$(B)/bin/virtio-bench: $(call obj,tests/bench/virtio_bench.cpp) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ -lbenchmark $(LDLIBS)
+
+.PHONY: microbench
+microbench: $(B)/bin/virtio-bench
+	@mkdir -p $(B)/bench
+	$(B)/bin/virtio-bench --benchmark_min_time=0.2 --benchmark_out=$(B)/bench/micro.json \
+	    --benchmark_out_format=json
 
 $(B)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
 	@mkdir -p $(@D)
