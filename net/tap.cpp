@@ -17,9 +17,9 @@ Tap::Tap(const std::string& name) : name_(name) {
         throw vmm::InvalidInput("tap interface name '" + name + "' must be 1 to " +
                                 std::to_string(IFNAMSIZ - 1) + " characters");
     }
-    // Blocking on purpose: io_uring waits for frames by polling internally;
-    // on an O_NONBLOCK file it would hand back -EAGAIN instead.
-    fd_.reset(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    // Non-blocking: the device polls the tap through io_uring and then
+    // reads and writes frames until the tap says EAGAIN.
+    fd_.reset(open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
     if (!fd_.valid()) {
         throw vmm::InvalidInput("cannot open /dev/net/tun for tap '" + name +
                                 "': " + std::strerror(errno) +

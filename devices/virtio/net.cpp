@@ -1,7 +1,11 @@
 #include "devices/virtio/net.h"
 
 #include <linux/if_tun.h>
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace devices::virtio {
@@ -111,17 +115,20 @@ void NetDevice::on_reset() {
 void NetDevice::on_notify(unsigned index) {
     if (index == kTxQueue) {
         transmit();
-        return;
+    } else {
+        receive();
     }
-    if (frame_bytes_ > 0 && !deliver_frame()) {
-        return;
-    }
-    arm_receive();
 }
 
 void NetDevice::transmit() {
     Queue& q = queues()[kTxQueue];
-    while (auto popped = next_chain(kTxQueue)) {
+    bool used = false;
+    unsigned taken = 0;
+    for (; taken < kFramesPerBatch; ++taken) {
+        auto popped = next_chain(kTxQueue);
+        if (!popped) {
+            break;
+        }
         const Chain& chain = popped->chain;
         const bool bad = popped->status == Queue::PopStatus::kBadChain;
         if (bad || !chain.writable.empty() || chain.readable_bytes() < kHeaderBytes ||
@@ -131,68 +138,96 @@ void NetDevice::transmit() {
             }
             counters_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
             q.push(memory_, chain.head, 0);
-            signal_used(kTxQueue);
+            used = true;
             continue;
         }
-        std::vector<iovec> iov;
+        iovec iov[Queue::kMaxSize];
+        std::size_t parts = 0;
         for (const Buffer& b : chain.readable) {
-            iov.push_back({b.host.data(), b.host.size()});
+            if (parts == Queue::kMaxSize) {
+                break;
+            }
+            iov[parts++] = {b.host.data(), b.host.size()};
         }
-        const std::uint64_t gen = generation();
-        const std::uint16_t head = chain.head;
-        const std::uint64_t bytes = chain.readable_bytes() - kHeaderBytes;
-        tx_in_flight_.fetch_add(1, std::memory_order_acq_rel);
-        ring_.writev(tap_->fd(), iov, storage::IoRing::kStreamOffset,
-                     [this, gen, head, bytes](int result) {
-                         std::lock_guard lock(this->lock());
-                         tx_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-                         if (result < 0) {
-                             counters_.tx_errors.fetch_add(1, std::memory_order_relaxed);
-                         } else {
-                             counters_.tx_packets.fetch_add(1, std::memory_order_relaxed);
-                             counters_.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
-                         }
-                         if (gen == generation() && active()) {
-                             queues()[kTxQueue].push(memory_, head, 0);
-                             signal_used(kTxQueue);
-                         }
-                     });
+        const ssize_t n = ::writev(tap_->fd(), iov, static_cast<int>(parts));
+        if (n < 0 && errno == EAGAIN) {
+            // The tap's queue is full: take the frame again once it drains.
+            q.undo_pop();
+            arm_poll(POLLOUT);
+            break;
+        }
+        if (n < 0) {
+            counters_.tx_errors.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            counters_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+            counters_.tx_bytes.fetch_add(chain.readable_bytes() - kHeaderBytes,
+                                         std::memory_order_relaxed);
+        }
+        q.push(memory_, chain.head, 0);
+        used = true;
+    }
+    if (used) {
+        signal_used(kTxQueue);
+    }
+    if (taken == kFramesPerBatch) {
+        arm_poll(POLLOUT);  // more may wait: come back after the other devices had a turn
     }
 }
 
-void NetDevice::arm_receive() {
-    if (read_armed_ || !active() || frame_bytes_ > 0) {
+void NetDevice::receive() {
+    bool used = false;
+    for (unsigned got = 0; got < kFramesPerBatch; ++got) {
+        if (frame_bytes_ == 0) {
+            const ssize_t n = ::read(tap_->fd(), frame_.data(), frame_.size());
+            if (n < 0 && errno == EAGAIN) {
+                arm_poll(POLLIN);
+                break;
+            }
+            if (n < 0) {
+                // Not retried at once (a persistent error would spin): the
+                // next notification of either queue tries again.
+                counters_.rx_errors.fetch_add(1, std::memory_order_relaxed);
+                break;
+            }
+            if (static_cast<std::size_t>(n) <= kHeaderBytes) {
+                counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            frame_bytes_ = static_cast<std::size_t>(n);
+            partial_copied_ = 0;
+            partial_.clear();
+        }
+        if (!deliver_frame()) {
+            break;  // waits for the driver's buffers (its kick calls us again)
+        }
+        used = true;
+    }
+    if (used) {
+        signal_used(kRxQueue);
+    }
+    if (frame_bytes_ == 0 && !needs_reset()) {
+        arm_poll(POLLIN);
+    }
+}
+
+void NetDevice::arm_poll(short events) {
+    bool& armed = events == POLLIN ? rx_poll_armed_ : tx_poll_armed_;
+    if (armed || !active()) {
         return;
     }
-    read_armed_ = true;
-    ring_.read(tap_->fd(), frame_, storage::IoRing::kStreamOffset, [this](int result) {
+    armed = true;
+    ring_.poll(tap_->fd(), events, [this, events](int) {
         std::lock_guard lock(this->lock());
-        on_frame(result);
+        (events == POLLIN ? rx_poll_armed_ : tx_poll_armed_) = false;
+        if (!active() || needs_reset()) {
+            return;  // the next driver's kick starts over
+        }
+        if (events == POLLIN) {
+            receive();
+        } else {
+            transmit();
+        }
     });
-}
-
-void NetDevice::on_frame(int result) {
-    read_armed_ = false;
-    if (!active() || needs_reset()) {
-        return;  // reset meanwhile: the frame goes nowhere
-    }
-    if (result < 0) {
-        // Not re-armed at once (a persistent error would spin): the next
-        // notification of either queue arms the read again.
-        counters_.rx_errors.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
-    if (static_cast<std::size_t>(result) <= kHeaderBytes) {
-        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
-        arm_receive();
-        return;
-    }
-    frame_bytes_ = static_cast<std::size_t>(result);
-    partial_copied_ = 0;
-    partial_.clear();
-    if (deliver_frame()) {
-        arm_receive();
-    }
 }
 
 bool NetDevice::deliver_frame() {
@@ -244,7 +279,6 @@ bool NetDevice::deliver_frame() {
     counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
     counters_.rx_bytes.fetch_add(frame_bytes_ - kHeaderBytes, std::memory_order_relaxed);
     on_reset();
-    signal_used(kRxQueue);
     return true;
 }
 

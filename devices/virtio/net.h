@@ -3,13 +3,16 @@
 // transmits. Frames keep their 12-byte virtio-net header end to end (the tap
 // has IFF_VNET_HDR), so checksum and TSO offloads cost nothing here.
 //
-// Transmit: each chain's readable buffers go to the tap in one io_uring
-// writev straight from guest memory. Receive: one io_uring read of the tap
-// into a bounce buffer is kept in flight; a frame that arrives is copied into
-// as many receive chains as it needs (MRG_RXBUF, num_buffers in the header).
-// While the guest has posted too few buffers the frame waits and no further
-// read is issued, so the tap's own queue absorbs (and drops) the excess.
-// A tap read or write error is counted and never fatal.
+// The tap is polled through the I/O thread's io_uring; when it is ready,
+// frames move in batches with plain non-blocking reads and writes, and the
+// driver gets one interrupt per batch rather than one per frame (a ring
+// round trip per frame cost two thirds of the throughput).
+// Transmit: each chain's readable buffers go to the tap in one writev
+// straight from guest memory. Receive: a frame is read into a bounce buffer
+// and copied into as many receive chains as it needs (MRG_RXBUF,
+// num_buffers in the header). While the guest has posted too few buffers
+// the frame waits and nothing more is read, so the tap's own queue absorbs
+// (and drops) the excess. A tap read or write error is counted, never fatal.
 
 #include <array>
 #include <atomic>
@@ -35,9 +38,6 @@ class NetDevice final : public VirtioDevice {
     ~NetDevice() override;
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-    std::size_t requests_in_flight() const override {
-        return tx_in_flight_.load(std::memory_order_acquire);
-    }
     nlohmann::json metrics() const override;
 
   private:
@@ -45,9 +45,14 @@ class NetDevice final : public VirtioDevice {
     void on_notify(unsigned index) override;
     void on_reset() override;
 
+    // At most this many frames per call, so one busy queue cannot starve
+    // the other devices on the I/O thread.
+    static constexpr unsigned kFramesPerBatch = 64;
+
     void transmit();
-    void arm_receive();
-    void on_frame(int result);
+    void receive();
+    // One io_uring poll of the tap for POLLIN or POLLOUT, at most one each.
+    void arm_poll(short events);
     // Copies the waiting frame into receive chains; true when it is delivered.
     bool deliver_frame();
 
@@ -58,7 +63,8 @@ class NetDevice final : public VirtioDevice {
     // Receive state, under lock().
     std::vector<std::uint8_t> frame_;  // the bounce buffer
     std::size_t frame_bytes_ = 0;      // of a frame waiting for buffers, else 0
-    bool read_armed_ = false;
+    bool rx_poll_armed_ = false;
+    bool tx_poll_armed_ = false;
     struct Partial {
         std::uint16_t head;
         std::uint32_t bytes;
@@ -67,7 +73,6 @@ class NetDevice final : public VirtioDevice {
     std::size_t partial_copied_ = 0;
     std::vector<Buffer> first_buffers_;  // where the frame's header went
 
-    std::atomic<std::size_t> tx_in_flight_{0};
     struct Counters {
         std::atomic<std::uint64_t> rx_packets{0}, rx_bytes{0}, tx_packets{0}, tx_bytes{0};
         std::atomic<std::uint64_t> rx_errors{0}, tx_errors{0}, rx_dropped{0}, tx_dropped{0};
