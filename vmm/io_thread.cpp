@@ -29,6 +29,14 @@ void IoThread::watch(int fd, std::function<void()> on_signal) {
     watches_.push_back(std::make_unique<Watch>(Watch{fd, std::move(on_signal)}));
 }
 
+void IoThread::on_start(std::function<void()> hook) {
+    start_hooks_.push_back(std::move(hook));
+}
+
+void IoThread::after_each_round(std::function<void()> hook) {
+    round_hooks_.push_back(std::move(hook));
+}
+
 void IoThread::arm(Watch& w) {
     ring_->poll(w.fd, POLLIN, [this, &w](int result) {
         if (stopping_.load(std::memory_order_acquire)) {
@@ -53,6 +61,9 @@ void IoThread::start() {
     }
     thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "vmm-io");
+        for (auto& hook : start_hooks_) {
+            hook();
+        }
         loop();
     });
 }
@@ -60,6 +71,9 @@ void IoThread::start() {
 void IoThread::loop() {
     while (!stopping_.load(std::memory_order_acquire)) {
         ring_->run(std::nullopt);
+        for (auto& hook : round_hooks_) {
+            hook();
+        }
     }
 }
 

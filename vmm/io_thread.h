@@ -30,6 +30,11 @@ class IoThread {
     // Before start(): each time eventfd `fd` is signalled, drain it and call
     // `on_signal` on the I/O thread.
     void watch(int fd, std::function<void()> on_signal);
+    // Before start(): `hook` runs on the I/O thread once when it starts and
+    // `after_each_round` after every round of completions (the devices raise
+    // the interrupts their completions deferred there).
+    void on_start(std::function<void()> hook);
+    void after_each_round(std::function<void()> hook);
 
     void start();
     // Ends the thread; operations still in flight are waited for by the
@@ -47,6 +52,8 @@ class IoThread {
     std::unique_ptr<storage::IoRing> ring_;
     Fd wake_;  // signalled by stop()
     std::vector<std::unique_ptr<Watch>> watches_;
+    std::vector<std::function<void()>> start_hooks_;
+    std::vector<std::function<void()>> round_hooks_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

@@ -45,6 +45,7 @@ class DiskErrorReporter {
 
 VirtioDevices::VirtioDevices(const VmConfig& config, GuestMemory& memory, IoThread& io,
                              devices::Bus& mmio, EventLog& events) {
+    io.on_start([] { devices::virtio::VirtioDevice::defer_interrupts_on_this_thread(); });
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
         const DiskConfig& d = config.disks[i];
         const std::string id = d.id.empty() ? "disk" + std::to_string(i) : d.id;
@@ -85,6 +86,7 @@ void VirtioDevices::add(std::shared_ptr<devices::virtio::VirtioDevice> device, I
             device->notify(static_cast<unsigned>(q));
         });
     }
+    io.after_each_round([device] { device->flush_interrupts(); });
     slots_.push_back(std::move(slot));
 }
 

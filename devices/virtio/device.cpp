@@ -1,6 +1,8 @@
 #include "devices/virtio/device.h"
 
 #include <cstdio>
+#include <stdexcept>
+#include <utility>
 
 namespace devices::virtio {
 
@@ -12,7 +14,11 @@ VirtioDevice::VirtioDevice(DeviceType type, std::string name, std::uint64_t devi
       offered_features_(device_features | feature::bit(feature::kVersion1) |
                         feature::bit(feature::kRingEventIdx) |
                         feature::bit(feature::kRingIndirectDesc)),
-      queues_(queue_count) {}
+      queues_(queue_count) {
+    if (queue_count > 32) {
+        throw std::invalid_argument(name_ + ": at most 32 queues per device");
+    }
+}
 
 void VirtioDevice::write_config(std::uint64_t, std::span<const std::uint8_t>) {}
 
@@ -44,6 +50,7 @@ void VirtioDevice::reset() {
     }
     driver_features_ = 0;
     interrupt_status_ = 0;
+    deferred_used_ = 0;
     active_ = false;
     needs_reset_ = false;
 }
@@ -55,8 +62,40 @@ void VirtioDevice::notify(unsigned index) {
     }
 }
 
+namespace {
+thread_local bool t_defer_interrupts = false;
+}  // namespace
+
+void VirtioDevice::defer_interrupts_on_this_thread() {
+    t_defer_interrupts = true;
+}
+
 void VirtioDevice::signal_used(unsigned index) {
-    if (index >= queues_.size() || !queues_[index].needs_interrupt(memory_)) {
+    if (index >= queues_.size()) {
+        return;
+    }
+    if (t_defer_interrupts) {
+        deferred_used_ |= 1u << index;
+        return;
+    }
+    raise_if_needed(index);
+}
+
+void VirtioDevice::flush_interrupts() {
+    std::lock_guard guard(mutex_);
+    const std::uint32_t pending = std::exchange(deferred_used_, 0);
+    if (pending == 0 || !active_) {
+        return;
+    }
+    for (unsigned i = 0; i < queues_.size(); ++i) {
+        if (pending & (1u << i)) {
+            raise_if_needed(i);
+        }
+    }
+}
+
+void VirtioDevice::raise_if_needed(unsigned index) {
+    if (!queues_[index].needs_interrupt(memory_)) {
         return;
     }
     interrupt_status_ |= kInterruptUsedBuffer;

@@ -103,8 +103,15 @@ class VirtioDevice {
     void notify(unsigned index);
 
     // Device -> driver: buffers were used in queue `index`; interrupts the
-    // driver when it asked for it.
+    // driver when it asked for it. On a thread that defers interrupts (the
+    // I/O thread) the decision waits for flush_interrupts(), so that the
+    // completions of one I/O round cost the guest one interrupt, not one each.
     void signal_used(unsigned index);
+    // The calling thread defers signal_used() until it calls
+    // flush_interrupts() on the device (the I/O thread, after each round).
+    static void defer_interrupts_on_this_thread();
+    // Raises the interrupts deferred since the last call (takes the lock).
+    void flush_interrupts();
     // The next chain of queue `index` for the device to serve (kChain or
     // kBadChain), or nullopt when there is none: the queue is drained with
     // notifications re-enabled (no wakeup lost), or the ring is broken and
@@ -138,10 +145,13 @@ class VirtioDevice {
     const std::uint64_t offered_features_;
     mutable std::recursive_mutex mutex_;
     std::vector<Queue> queues_;
+    void raise_if_needed(unsigned index);
+
     std::function<void()> raise_interrupt_;
     std::uint64_t driver_features_ = 0;
     std::uint64_t generation_ = 0;
     std::uint32_t interrupt_status_ = 0;
+    std::uint32_t deferred_used_ = 0;  // queues with used buffers not yet signalled
     bool active_ = false;
     bool needs_reset_ = false;
     std::atomic<std::uint64_t> interrupts_{0};

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <thread>
 
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/rng.h"
@@ -102,6 +103,28 @@ TEST_F(VirtioMmio, FillsEntropyBuffersAndInterrupts) {
     EXPECT_EQ(driver_.reg(0x060) & 1, 1u);
     driver_.set_reg(0x064, 1);
     EXPECT_EQ(driver_.reg(0x060), 0u);
+}
+
+TEST_F(VirtioMmio, OnADeferringThreadUsedBuffersInterruptOnceAtTheFlush) {
+    ASSERT_EQ(driver_.initialise(1ull << 32), 1u | 2 | 4 | 8);
+    ASSERT_TRUE(signalled(transport_.kick_fds()[0].get()));
+    // The I/O thread's rule, on a thread of its own so this one stays as it was.
+    std::thread io([&] {
+        RngDevice::defer_interrupts_on_this_thread();
+        for (int i = 0; i < 2; ++i) {
+            driver_.add_chain(0, {{VirtioTestDriver::kDataBase + 64u * i, 64, true}});
+            std::lock_guard lock(rng_->lock());
+            rng_->notify(0);
+        }
+        EXPECT_FALSE(signalled(transport_.irq_fd())) << "nothing before the round ends";
+        rng_->flush_interrupts();
+    });
+    io.join();
+    EXPECT_EQ(driver_.take_used(0).size(), 2u);
+    EXPECT_TRUE(signalled(transport_.irq_fd()));
+    EXPECT_EQ(rng_->metrics()["interrupts"], 1) << "one interrupt for both buffers";
+    rng_->flush_interrupts();
+    EXPECT_FALSE(signalled(transport_.irq_fd())) << "a flush with nothing deferred is silent";
 }
 
 TEST_F(VirtioMmio, AReadableBufferIsABadRequestNotACrash) {
