@@ -19,7 +19,10 @@ to a pipe. The launcher reads both pipes the same way (poll, then stamp).
 After ready (and --settle seconds) it reads /proc/PID/smaps of the VMM
 process: "RSS without guest RAM" sums Rss over every mapping smaller than the
 guest's memory size (mappings of guest-memory size or more are guest RAM);
-"total RSS" sums all. Then the VM is killed (SIGKILL) and reaped.
+"total RSS" sums all. It reads the VM's exit counters, by reason, from KVM's
+statistics in debugfs (/sys/kernel/debug/kvm/PID-FD/, mounted if need be):
+the exits from the first KVM_RUN to ready. Then the VM is killed (SIGKILL)
+and reaped.
 
 Writes OUT/results.json (raw figures and summary) and OUT/results.md.
 Standard library only.
@@ -27,6 +30,7 @@ Standard library only.
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -52,6 +56,20 @@ METRICS = [
     ("rss_without_guest_kib", "RSS without guest RAM, after ready", "KiB"),
     ("rss_total_kib", "RSS total, after ready", "KiB"),
 ]
+
+DEBUGFS = "/sys/kernel/debug"
+# KVM's per-VM exit counters (sums over the vCPUs) reported for the boot, with their labels.
+EXIT_REASONS = [
+    ("exits", "VM exits to ready, all reasons"),
+    ("io_exits", "VM exits to ready: port I/O"),
+    ("mmio_exits", "VM exits to ready: MMIO"),
+    ("halt_exits", "VM exits to ready: HLT"),
+    ("irq_exits", "VM exits to ready: external interrupt"),
+    ("irq_window_exits", "VM exits to ready: interrupt window"),
+    ("signal_exits", "VM exits to ready: signal"),
+    ("insn_emulation", "VM exits to ready: instructions KVM emulated"),
+]
+METRICS += [(f"kvm_{name}", label, "count") for name, label in EXIT_REASONS]
 
 
 def now_ns():
@@ -84,6 +102,75 @@ def smaps_rss(pid, guest_bytes):
                 else:
                     without += kib
     return without, total, sum(e["rss_kib"] for e in excluded), excluded
+
+
+# Headings of the sections that io_bench.py and micro_report.py add to results.md.
+MD_SECTION_HEADINGS = ("I/O benchmark,", "Microbenchmarks,")
+
+
+def put_json_section(out, key, value):
+    """Sets `key` in OUT/results.json, keeping the file's other sections."""
+    path = os.path.join(out, "results.json")
+    data = {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        pass
+    data[key] = value
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def put_md_section(out, heading, section):
+    """Puts `section` (starting with `heading`) into OUT/results.md, replacing an
+    earlier one with that heading and keeping the others."""
+    md = os.path.join(out, "results.md")
+    old = ""
+    try:
+        with open(md) as f:
+            old = f.read()
+    except OSError:
+        pass
+    at = old.find(heading)
+    if at >= 0:
+        ends = [e for e in (old.find(h, at + 1) for h in MD_SECTION_HEADINGS) if e > at]
+        old = old[:at] + (old[min(ends):] if ends else "")
+    with open(md, "w") as f:
+        f.write((old.rstrip("\n") + "\n\n" if old.strip() else "") + section)
+    return md
+
+
+def kvm_stats(pid):
+    """The VM's counters in debugfs (VM-wide sums of the vCPU statistics), {} when absent.
+    A process with several VMs (none here) counts its newest one."""
+    dirs = glob.glob(f"{DEBUGFS}/kvm/{pid}-*")
+    if not dirs:
+        return {}
+    d = max(dirs, key=lambda p: int(p.rsplit("-", 1)[1]))
+    stats = {}
+    for name in os.listdir(d):
+        path = os.path.join(d, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                stats[name] = int(f.read().strip())  # histograms (several numbers) are skipped
+        except (OSError, ValueError):
+            pass
+    return stats
+
+
+def mount_debugfs():
+    """None when KVM's statistics are readable, else why not."""
+    if not os.path.isdir(f"{DEBUGFS}/kvm"):
+        r = subprocess.run(["mount", "-t", "debugfs", "none", DEBUGFS], capture_output=True,
+                           text=True, timeout=30)
+        if not os.path.isdir(f"{DEBUGFS}/kvm"):
+            return f"no {DEBUGFS}/kvm ({r.stderr.strip() or 'not mounted'}): no VM exit figures"
+    return None
 
 
 class Run:
@@ -195,6 +282,10 @@ class Run:
         without, total, guest, excluded = smaps_rss(self.proc.pid, self.args.memory * MiB)
         self.result.update(rss_without_guest_kib=without, rss_total_kib=total,
                            guest_rss_kib=guest, excluded_mappings=excluded)
+        stats = kvm_stats(self.proc.pid)
+        for name, _ in EXIT_REASONS:
+            if name in stats:
+                self.result[f"kvm_{name}"] = stats[name]
 
     def end(self):
         if self.proc is None:
@@ -253,6 +344,8 @@ def summarize(runs, kinds):
 
 
 def fmt(value, unit):
+    if unit == "count":
+        return f"{value:.0f}"
     if unit == "ms":
         return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
     mib = value / 1024
@@ -265,6 +358,8 @@ def markdown(summary, meta):
              "|---|---|---|---|"]
     for key, label, unit in METRICS:
         e = summary.get(key, {})
+        if not e:
+            continue
         cells = []
         for kind in ("vmm", "qemu"):
             if kind in e:
@@ -351,6 +446,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     kinds = [a.only] if a.only else ["vmm", "qemu"]
     os.makedirs(a.out, exist_ok=True)
+    debugfs_note = mount_debugfs()
+    if debugfs_note:
+        log(f"warning: {debugfs_note}")
     workdir = tempfile.mkdtemp(prefix="boot-bench.")
     runs = []
     failed = 0
@@ -370,7 +468,8 @@ def main():
                         if "first_kvm_run_ms" in r else ", no probe figure"
                     log(f"boot {rep}/{a.reps} {kind}: ready after {r['ready_ms'] / 1000:.1f} s"
                         f"{extra}, RSS {r['rss_without_guest_kib'] / 1024:.1f} MiB without guest"
-                        f" RAM ({r['rss_total_kib'] / 1024:.1f} MiB total)")
+                        f" RAM ({r['rss_total_kib'] / 1024:.1f} MiB total)"
+                        + (f", {r['kvm_exits']} VM exits" if "kvm_exits" in r else ""))
     finally:
         if a.keep_consoles:
             dest = os.path.join(a.out, "consoles")
@@ -394,6 +493,8 @@ def main():
         "rss_rule": f"RSS without guest RAM = sum of Rss over /proc/PID/smaps mappings smaller "
                     f"than the guest memory size ({a.memory} MiB); read {a.settle} s after ready",
         "clock": "CLOCK_MONOTONIC, from just before the launcher spawns the VMM",
+        "exits_rule": f"{DEBUGFS}/kvm/PID-FD/<reason> (sums over the vCPUs) read with the RSS, "
+                      "after ready: " + (debugfs_note or "ok"),
         "failed_boots": failed,
         "qemu_options": {"cpu": a.qemu_cpu, "machine": f"microvm,{a.qemu_machine_opts}",
                           "devices": a.qemu_device, "extra": a.qemu_extra},
