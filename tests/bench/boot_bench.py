@@ -327,13 +327,14 @@ def add_derived(runs):
             r["guest_to_init_ms"] = r["init_started_ms"] - r["first_kvm_run_ms"]
 
 
-def summarize(runs, kinds):
-    add_derived(runs)
+def summary_of(keys, kinds, values_for):
+    """For each key: median, min, max and count of values_for(key, kind) per VMM kind, and
+    the ratio of the first kind's median to the second's when both have figures."""
     summary = {}
-    for key, _, _ in METRICS:
+    for key in keys:
         entry = {}
         for kind in kinds:
-            values = [r[key] for r in runs if r["vmm"] == kind and key in r and "error" not in r]
+            values = values_for(key, kind)
             if values:
                 entry[kind] = {"median": statistics.median(values), "min": min(values),
                                "max": max(values), "n": len(values)}
@@ -341,6 +342,12 @@ def summarize(runs, kinds):
             entry["ratio"] = entry[kinds[0]]["median"] / entry[kinds[1]]["median"]
         summary[key] = entry
     return summary
+
+
+def summarize(runs, kinds):
+    add_derived(runs)
+    return summary_of([key for key, _, _ in METRICS], kinds, lambda key, kind: [
+        r[key] for r in runs if r["vmm"] == kind and key in r and "error" not in r])
 
 
 def fmt(value, unit):
@@ -352,6 +359,20 @@ def fmt(value, unit):
     return f"{mib:.2f} MiB" if mib < 10 else f"{mib:.1f} MiB"
 
 
+def summary_cells(entry, fmt_value):
+    """The table cells of one summary entry: "median (min–max)" for the vmm and for QEMU
+    ("–" when absent), and the ratio."""
+    cells = []
+    for kind in ("vmm", "qemu"):
+        if kind in entry:
+            s = entry[kind]
+            cells.append(f"{fmt_value(s['median'])} ({fmt_value(s['min'])}–{fmt_value(s['max'])})")
+        else:
+            cells.append("–")
+    cells.append(f"{entry['ratio']:.2f}" if "ratio" in entry else "–")
+    return cells
+
+
 def markdown(summary, meta):
     lines = [f"| figure ({meta['reps']} boots each) | vmm: median (min–max) "
              f"| QEMU microvm: median (min–max) | vmm / QEMU |",
@@ -360,15 +381,8 @@ def markdown(summary, meta):
         e = summary.get(key, {})
         if not e:
             continue
-        cells = []
-        for kind in ("vmm", "qemu"):
-            if kind in e:
-                s = e[kind]
-                cells.append(f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})")
-            else:
-                cells.append("–")
-        ratio = f"{e['ratio']:.2f}" if "ratio" in e else "–"
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} |")
+        vmm, qemu, ratio = summary_cells(e, lambda v, unit=unit: fmt(v, unit))
+        lines.append(f"| {label} | {vmm} | {qemu} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

@@ -45,7 +45,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -657,18 +656,8 @@ class IoRun(bb.Run):
 
 
 def summarize(runs, kinds):
-    summary = {}
-    for key, _, _ in metrics_list():
-        entry = {}
-        for kind in kinds:
-            values = [r["figures"][key] for r in runs if r["vmm"] == kind and key in r["figures"]]
-            if values:
-                entry[kind] = {"median": statistics.median(values), "min": min(values),
-                               "max": max(values), "n": len(values)}
-        if len(entry) == 2 and entry[kinds[1]]["median"]:
-            entry["ratio"] = entry[kinds[0]]["median"] / entry[kinds[1]]["median"]
-        summary[key] = entry
-    return summary
+    return bb.summary_of([key for key, _, _ in metrics_list()], kinds, lambda key, kind: [
+        r["figures"][key] for r in runs if r["vmm"] == kind and key in r["figures"]])
 
 
 def fmt(value, kind):
@@ -693,17 +682,10 @@ def markdown(summary, meta):
         e = summary.get(key, {})
         if not e:
             continue
-        cells = []
-        for k in ("vmm", "qemu"):
-            if k in e:
-                s = e[k]
-                cells.append(f"{fmt(s['median'], kind)} ({fmt(s['min'], kind)}–{fmt(s['max'], kind)})")
-            else:
-                cells.append("–")
+        vmm, qemu, ratio = bb.summary_cells(e, lambda v, kind=kind: fmt(v, kind))
         unit = UNITS[kind][0]
         label = f"{label} ({unit})" if kind in ("iops", "exits_per_io") else label
-        ratio = f"{e['ratio']:.2f}" if "ratio" in e else "–"
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} | {UNITS[kind][1]} |")
+        lines.append(f"| {label} | {vmm} | {qemu} | {ratio} | {UNITS[kind][1]} |")
     return "\n".join(lines) + "\n"
 
 
