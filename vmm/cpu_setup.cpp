@@ -17,8 +17,9 @@ constexpr std::uint64_t kCr0Pg = 1ul << 31;
 // access is uncached and the kernel crawls.
 constexpr std::uint64_t kCr0CacheDisable = (1ul << 30) | (1ul << 29);
 
-constexpr std::uint32_t kCpuidHypervisorBit = 1u << 31;  // leaf 1 ECX
-constexpr std::uint32_t kCpuidHttBit = 1u << 28;         // leaf 1 EDX
+constexpr std::uint32_t kCpuidTscDeadlineBit = 1u << 24;  // leaf 1 ECX
+constexpr std::uint32_t kCpuidHypervisorBit = 1u << 31;   // leaf 1 ECX
+constexpr std::uint32_t kCpuidHttBit = 1u << 28;          // leaf 1 EDX
 
 unsigned bits_for(unsigned count) {
     unsigned bits = 0;
@@ -97,7 +98,8 @@ void write_identity_page_tables(GuestMemory& mem) {
 
 }  // namespace
 
-CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned count) {
+CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned count,
+                         const CpuidHostFacts& facts) {
     CpuidEntries out = supported;
     const unsigned core_bits = bits_for(count);
     for (auto& e : out.entries) {
@@ -105,6 +107,9 @@ CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned
             case 0x1:
                 e.ebx = (e.ebx & 0x0000'FFFF) | (index << 24) | ((count & 0xFF) << 16);
                 e.ecx |= kCpuidHypervisorBit;
+                if (facts.tsc_deadline_timer) {
+                    e.ecx |= kCpuidTscDeadlineBit;
+                }
                 if (count > 1) {
                     e.edx |= kCpuidHttBit;
                 } else {
@@ -146,7 +151,9 @@ CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned
 }
 
 void setup_vcpu_common(const Kvm& kvm, VcpuFd& vcpu, unsigned count) {
-    vcpu.set_cpuid(guest_cpuid(kvm.supported_cpuid(), vcpu.index(), count));
+    CpuidHostFacts facts;
+    facts.tsc_deadline_timer = kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    vcpu.set_cpuid(guest_cpuid(kvm.supported_cpuid(), vcpu.index(), count, facts));
 
     // The MSRs a fresh x86 CPU has: syscall and sysenter state cleared,
     // fast strings on, MTRRs enabled with write-back as the default type.

@@ -10,10 +10,18 @@
 
 namespace vmm {
 
+// What KVM can do beyond its supported CPUID that the guest's CPUID should say.
+struct CpuidHostFacts {
+    // KVM_CAP_TSC_DEADLINE_TIMER: KVM emulates the LAPIC's TSC-deadline mode,
+    // but KVM_GET_SUPPORTED_CPUID leaves its bit (leaf 1 ECX[24]) clear.
+    bool tsc_deadline_timer = false;
+};
+
 // The CPUID the guest sees on vCPU `index` of `count`: KVM's supported set
-// with APIC ids, logical processor counts, topology leaves and the
-// hypervisor bit filled in. Pure: unit-tested without KVM.
-CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned count);
+// with APIC ids, logical processor counts, topology leaves, the hypervisor
+// bit and `facts` filled in. Pure: unit-tested without KVM.
+CpuidEntries guest_cpuid(const CpuidEntries& supported, unsigned index, unsigned count,
+                         const CpuidHostFacts& facts = {});
 
 // CPUID, MSRs, FPU and LAPIC for every vCPU (BSP and APs) before it first runs.
 void setup_vcpu_common(const Kvm& kvm, VcpuFd& vcpu, unsigned count);

@@ -35,6 +35,14 @@ TEST(GuestCpuid, Leaf1CarriesApicIdCountAndHypervisorBit) {
     EXPECT_FALSE(find(guest_cpuid(supported, 0, 1), 1).edx & (1u << 28));
 }
 
+TEST(GuestCpuid, TscDeadlineTimerIsAnnouncedOnlyWhenKvmEmulatesIt) {
+    CpuidEntries supported{{leaf(1)}};
+    EXPECT_FALSE(find(guest_cpuid(supported, 0, 1), 1).ecx & (1u << 24));
+    CpuidHostFacts facts;
+    facts.tsc_deadline_timer = true;
+    EXPECT_TRUE(find(guest_cpuid(supported, 0, 1, facts), 1).ecx & (1u << 24));
+}
+
 TEST(GuestCpuid, ExtendedTopologyLeafDescribesCores) {
     CpuidEntries supported{{leaf(0xB, 0), leaf(0xB, 1), leaf(0xB, 2)}};
     const auto c = guest_cpuid(supported, 5, 6);
