@@ -119,9 +119,13 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     }
 }
 
+bool BlockDevice::may_stay_quiet() const {
+    return in_flight_.load(std::memory_order_acquire) > slow_in_flight_ && slow_in_flight_ == 0;
+}
+
 void BlockDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
-    while (auto popped = next_chain(index)) {
+    while (auto popped = next_chain(index, may_stay_quiet())) {
         if (popped->status == Queue::PopStatus::kBadChain) {
             q.push(memory_, popped->chain.head, 0);
             signal_used(index);
@@ -154,9 +158,11 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
     std::uint8_t* status = parsed.status;
     const std::uint32_t used = parsed.used_length_on_success;
     const char* op = op_name(r.kind);
+    const bool slow = r.kind == K::kFlush || r.kind == K::kDiscard || r.kind == K::kWriteZeroes;
     in_flight_.fetch_add(1, std::memory_order_acq_rel);
-    auto done = [this, gen, head, status, used, op](int result) {
-        complete(gen, head, status, used, op, result);
+    slow_in_flight_ += slow ? 1 : 0;
+    auto done = [this, gen, head, status, used, op, slow](int result) {
+        complete(gen, head, status, used, op, slow, result);
     };
     switch (r.kind) {
         case K::kRead:
@@ -216,9 +222,10 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
 }
 
 void BlockDevice::complete(std::uint64_t gen, std::uint16_t head, std::uint8_t* status,
-                           std::uint32_t used, const char* op, int result) {
+                           std::uint32_t used, const char* op, bool slow, int result) {
     std::lock_guard lock(this->lock());
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    slow_in_flight_ -= slow ? 1 : 0;
     if (result < 0) {
         counters_.errors.fetch_add(1, std::memory_order_relaxed);
         if (on_error_) {

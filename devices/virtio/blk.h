@@ -40,13 +40,18 @@ class BlockDevice final : public VirtioDevice {
     void on_notify(unsigned index) override;
     void submit(std::uint16_t head, const blk::Parsed& parsed);
     void complete(std::uint64_t generation, std::uint16_t head, std::uint8_t* status,
-                  std::uint32_t used_length, const char* op, int result);
+                  std::uint32_t used_length, const char* op, bool slow, int result);
+    // Leave the queue's notifications off once drained (VirtioDevice::next_chain)?
+    // Only while reads or writes are in flight and no flush, discard or
+    // write-zeroes, whose wait a new request should not share.
+    bool may_stay_quiet() const;
     void finish(std::uint16_t head, std::uint8_t* status, blk::Status value, std::uint32_t used);
 
     const std::string id_;
     std::unique_ptr<storage::Disk> disk_;
     ErrorSink on_error_;
     std::atomic<std::size_t> in_flight_{0};
+    std::size_t slow_in_flight_ = 0;  // flushes, discards, write-zeroes (under lock)
 
     struct Counters {
         std::atomic<std::uint64_t> reads{0}, writes{0}, read_bytes{0}, write_bytes{0};

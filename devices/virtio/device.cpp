@@ -51,12 +51,17 @@ void VirtioDevice::reset() {
     driver_features_ = 0;
     interrupt_status_ = 0;
     deferred_used_ = 0;
+    quiet_queues_ = 0;
     active_ = false;
     needs_reset_ = false;
 }
 
 void VirtioDevice::notify(unsigned index) {
     notifications_.fetch_add(1, std::memory_order_relaxed);
+    notify_quietly(index);
+}
+
+void VirtioDevice::notify_quietly(unsigned index) {
     if (active_ && !needs_reset_ && index < queues_.size() && queues_[index].ready()) {
         on_notify(index);
     }
@@ -83,6 +88,9 @@ void VirtioDevice::signal_used(unsigned index) {
 
 void VirtioDevice::flush_interrupts() {
     std::lock_guard guard(mutex_);
+    for (std::uint32_t quiet = std::exchange(quiet_queues_, 0); quiet != 0; quiet &= quiet - 1) {
+        notify_quietly(static_cast<unsigned>(__builtin_ctz(quiet)));
+    }
     const std::uint32_t pending = std::exchange(deferred_used_, 0);
     if (pending == 0 || !active_) {
         return;
@@ -105,12 +113,19 @@ void VirtioDevice::raise_if_needed(unsigned index) {
     }
 }
 
-std::optional<Queue::PopResult> VirtioDevice::next_chain(unsigned index) {
+std::optional<Queue::PopResult> VirtioDevice::next_chain(unsigned index, bool stay_quiet) {
     Queue& q = queues_[index];
+    if (stay_quiet && q.notifications_enabled()) {
+        q.disable_notifications(memory_);  // else an empty pop() asks for the next kick
+    }
     for (;;) {
         Queue::PopResult popped = q.pop(memory_);
         switch (popped.status) {
             case Queue::PopStatus::kEmpty:
+                if (stay_quiet) {
+                    quiet_queues_ |= 1u << index;
+                    return std::nullopt;
+                }
                 if (q.enable_notifications(memory_)) {
                     q.disable_notifications(memory_);
                     continue;  // buffers came in while we looked away

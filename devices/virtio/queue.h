@@ -83,6 +83,7 @@ class Queue {
     std::uint64_t avail_addr() const { return avail_addr_; }
     std::uint64_t used_addr() const { return used_addr_; }
     bool event_idx() const { return event_idx_; }
+    bool notifications_enabled() const { return notifications_enabled_; }
     bool ready() const { return ready_; }
     // The ring was found unusable; pop() keeps returning kBroken until reset().
     bool broken() const { return broken_; }

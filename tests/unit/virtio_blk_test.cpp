@@ -197,4 +197,67 @@ TEST_F(VirtioBlk, CompletionsAfterAResetAreDropped) {
     EXPECT_TRUE(driver_->take_used(0).empty()) << "nothing lands in the reset queue";
 }
 
+TEST_F(VirtioBlk, ABusyQueueIsServedAtTheRoundsEndWithoutKicksAndListensAgainWhenIdle) {
+    start();
+    // The driver's side of EVENT_IDX: it kicks only when its avail idx
+    // passes avail_event, which the device leaves behind while it is quiet.
+    const std::uint64_t avail_event = driver_->used_addr(0) + 4 + 8 * VirtioTestDriver::kQueueSize;
+    auto post_read = [&](std::uint64_t n) {
+        std::uint8_t header[16] = {};  // type 0 (read), sector n
+        std::memcpy(header + 8, &n, 8);
+        EXPECT_TRUE(mem_.write(kHeader + 16 * n, header));
+        driver_->add_chain(0, {{kHeader + 16 * n, 16, false},
+                               {kData + 4096 * n, 4096, true},
+                               {kStatus + n, 1, true}});
+    };
+    auto end_round = [&] {
+        ring_.run(std::chrono::milliseconds(0));
+        blk_->flush_interrupts();
+    };
+
+    post_read(0);
+    {
+        std::lock_guard lock(blk_->lock());
+        blk_->notify(0);
+    }
+    ASSERT_EQ(blk_->requests_in_flight(), 1u);
+    EXPECT_EQ(*mem_.read_obj<std::uint16_t>(avail_event), 0)
+        << "a read in flight: no notification asked for the next request";
+
+    post_read(1);  // not kicked, as a driver would not
+    std::size_t used = 0;
+    for (int i = 0; i < 100 && used < 2; ++i) {
+        ring_.run(std::chrono::milliseconds(50));
+        blk_->flush_interrupts();
+        used += driver_->take_used(0).size();
+    }
+    EXPECT_EQ(used, 2u) << "the second request was found at the end of a round";
+    EXPECT_EQ(blk_->metrics()["notifications"], 1) << "one kick for two requests";
+    end_round();
+    EXPECT_EQ(blk_->requests_in_flight(), 0u);
+    EXPECT_EQ(*mem_.read_obj<std::uint16_t>(avail_event), 2)
+        << "idle again: the next request is to be kicked";
+}
+
+TEST_F(VirtioBlk, AFlushInFlightKeepsNotificationsOn) {
+    start();
+    const std::uint64_t avail_event = driver_->used_addr(0) + 4 + 8 * VirtioTestDriver::kQueueSize;
+    std::uint8_t header[16] = {};
+    header[0] = 4;  // VIRTIO_BLK_T_FLUSH
+    ASSERT_TRUE(mem_.write(kHeader, header));
+    driver_->add_chain(0, {{kHeader, 16, false}, {kStatus, 1, true}});
+    {
+        std::lock_guard lock(blk_->lock());
+        blk_->notify(0);
+    }
+    if (blk_->requests_in_flight() == 1) {
+        EXPECT_EQ(*mem_.read_obj<std::uint16_t>(avail_event), 1)
+            << "a request behind a flush must not wait for it: kick as usual";
+    }
+    for (int i = 0; i < 100 && blk_->requests_in_flight() > 0; ++i) {
+        ring_.run(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(driver_->take_used(0).size(), 1u);
+}
+
 }  // namespace
