@@ -2,27 +2,52 @@
 
 #include <sys/mman.h>
 
+#include <cerrno>
+
 #include "vmm/error.h"
 
 namespace vmm {
 
 namespace {
 constexpr std::uint64_t kPageSize = 4096;
-}
+constexpr std::uint64_t kHugePageSize = 2 << 20;
+
+// Guard space around guest RAM: at least one page below, the rest of the
+// alignment above. Reserved without access (no memory, no commit charge),
+// so a stray access past either end faults instead of landing in another
+// mapping, and no other mapping (a thread stack, say) starts right at the
+// 2 MiB-aligned edge of RAM, where the host's THP would give it huge pages.
+constexpr std::uint64_t kGuardBelow = kPageSize;
+}  // namespace
 
 GuestMemory::GuestMemory(std::uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
     if (ram_bytes == 0 || ram_bytes % kPageSize != 0) {
         throw InvalidInput("guest memory size " + std::to_string(ram_bytes) +
                            " bytes is not a positive multiple of 4 KiB");
     }
-    // One mapping; the part above the hole is guest-physical 4 GiB upwards.
-    void* p = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // One mapping, 2 MiB-aligned inside a reservation with guards (above);
+    // the part above the hole is guest-physical 4 GiB upwards.
+    reserved_bytes_ = ram_bytes + kGuardBelow + kHugePageSize;
+    void* r = mmap(nullptr, reserved_bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (r == MAP_FAILED) {
+        throw_errno("mmap of " + std::to_string(ram_bytes >> 20) + " MiB guest memory");
+    }
+    reserved_ = static_cast<std::uint8_t*>(r);
+    const auto low_edge = reinterpret_cast<std::uintptr_t>(reserved_) + kGuardBelow;
+    const std::uintptr_t aligned = (low_edge + kHugePageSize - 1) & ~(kHugePageSize - 1);
+    void* p = mmap(reinterpret_cast<void*>(aligned), ram_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (p == MAP_FAILED) {
+        const int e = errno;
+        munmap(reserved_, reserved_bytes_);
+        errno = e;
         throw_errno("mmap of " + std::to_string(ram_bytes >> 20) + " MiB guest memory");
     }
     mapping_ = static_cast<std::uint8_t*>(p);
     madvise(p, ram_bytes, MADV_DONTDUMP);
+    // Advice only: without THP in the host kernel the guest gets 4 KiB pages.
+    madvise(p, ram_bytes, MADV_HUGEPAGE);
     const std::uint64_t low = ram_bytes < kMmioHoleStart ? ram_bytes : kMmioHoleStart;
     regions_.push_back({0, low, mapping_});
     if (ram_bytes > low) {
@@ -31,8 +56,8 @@ GuestMemory::GuestMemory(std::uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
 }
 
 GuestMemory::~GuestMemory() {
-    if (mapping_ != nullptr) {
-        munmap(mapping_, ram_bytes_);
+    if (reserved_ != nullptr) {
+        munmap(reserved_, reserved_bytes_);
     }
 }
 

@@ -35,8 +35,13 @@ class GuestMemory {
     };
 
     // Maps `ram_bytes` of anonymous memory (MAP_NORESERVE: pages are taken
-    // only when touched). Throws InvalidInput for a zero or unaligned size,
-    // HostError when mmap fails.
+    // only when touched), starting on a 2 MiB boundary and advised for
+    // transparent huge pages, so that the host (where THP is "always" or
+    // "madvise") backs the guest with 2 MiB pages: one nested page fault per
+    // 2 MiB the guest touches instead of per 4 KiB, and fewer TLB misses.
+    // Inaccessible guard space surrounds it.
+    // Throws InvalidInput for a zero or unaligned size, HostError when mmap
+    // fails.
     explicit GuestMemory(std::uint64_t ram_bytes);
     ~GuestMemory();
     GuestMemory(const GuestMemory&) = delete;
@@ -82,6 +87,8 @@ class GuestMemory {
     const Region* find(GuestAddress addr, std::uint64_t len) const;
 
     std::uint64_t ram_bytes_;
+    std::uint8_t* reserved_ = nullptr;  // RAM plus the guards around it
+    std::uint64_t reserved_bytes_ = 0;
     std::uint8_t* mapping_ = nullptr;
     std::vector<Region> regions_;
 };

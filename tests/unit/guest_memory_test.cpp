@@ -4,7 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <limits>
+#include <string>
 
 #include "vmm/error.h"
 
@@ -16,6 +19,57 @@ TEST(GuestMemory, SmallMemoryIsOneRegionFromZero) {
     ASSERT_EQ(mem.regions().size(), 1u);
     EXPECT_EQ(mem.regions()[0].guest_start, 0u);
     EXPECT_EQ(mem.end(), 64u << 20);
+}
+
+// The VmFlags line of /proc/self/smaps for the mapping that starts at `start`.
+std::string vm_flags_of_mapping_at(const void* start) {
+    std::ifstream smaps("/proc/self/smaps");
+    char head[32];
+    std::snprintf(head, sizeof head, "%lx-", reinterpret_cast<unsigned long>(start));
+    bool in_it = false;
+    for (std::string line; std::getline(smaps, line);) {
+        if (line.rfind(head, 0) == 0) {
+            in_it = true;
+        } else if (in_it && line.rfind("VmFlags:", 0) == 0) {
+            return line;
+        }
+    }
+    return "";
+}
+
+TEST(GuestMemory, RamStartsOnAHugePageBoundaryAdvisedForHugePages) {
+    GuestMemory mem(64 << 20);
+    const std::uint8_t* host = mem.regions()[0].host;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(host) % (2 << 20), 0u)
+        << "a 2 MiB guest page must be a 2 MiB host page";
+    const std::string flags = vm_flags_of_mapping_at(host);
+    ASSERT_FALSE(flags.empty()) << "the guest memory is a mapping of its own";
+    EXPECT_NE(flags.find(" hg"), std::string::npos) << flags << ": MADV_HUGEPAGE expected";
+    ASSERT_TRUE(mem.zero(0, 64 << 20));
+    EXPECT_FALSE(mem.contains(64 << 20, 1));
+}
+
+// The permissions of the /proc/self/maps line with `edge` as its start
+// (`as_start`) or end.
+std::string perms_of_mapping(const void* edge, bool as_start) {
+    std::ifstream maps("/proc/self/maps");
+    const auto want = reinterpret_cast<unsigned long>(edge);
+    for (std::string line; std::getline(maps, line);) {
+        unsigned long start = 0, end = 0;
+        char perms[8] = {};
+        if (std::sscanf(line.c_str(), "%lx-%lx %7s", &start, &end, perms) == 3 &&
+            (as_start ? start : end) == want) {
+            return perms;
+        }
+    }
+    return "";
+}
+
+TEST(GuestMemory, InaccessibleGuardsSurroundRam) {
+    GuestMemory mem(6 << 20);
+    const std::uint8_t* host = mem.regions()[0].host;
+    EXPECT_EQ(perms_of_mapping(host, false), "---p") << "a guard right below RAM";
+    EXPECT_EQ(perms_of_mapping(host + (6 << 20), true), "---p") << "a guard right above RAM";
 }
 
 TEST(GuestMemory, LargeMemorySkipsTheMmioHole) {
