@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""VM exits from exec to ready, by reason, as KVM's tracepoints count them.
+
+KVM's debugfs statistics (what boot_bench.py reports) do not count MSR,
+CPUID or nested-page-fault exits apart; the kvm:kvm_exit tracepoint names
+every exit's reason and guest RIP. This boots the guest once under the vmm
+and once under QEMU's microvm (boot_bench.py's command lines), with
+kvm:kvm_exit, kvm:kvm_msr and kvm:kvm_cpuid traced from the spawn to the
+ready code, and prints per VMM: exits by reason, the MSRs accessed most, the
+CPUID leaves asked most and the guest RIPs of the commonest exits that are
+neither port I/O nor interrupts.
+
+    scripts/kvm-sandbox --mem 3G -- python3 tests/bench/exit_reasons.py \\
+        --kernel bzImage --initrd initramfs.cpio.gz
+
+Needs root and tracefs (mounted under debugfs, mounted if need be).
+Standard library only.
+"""
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import boot_bench as bb  # noqa: E402
+
+TRACING = f"{bb.DEBUGFS}/tracing"
+EVENTS = ("kvm/kvm_exit", "kvm/kvm_msr", "kvm/kvm_cpuid")
+EXIT = re.compile(r"kvm_exit: vcpu \d+ reason (\S+) rip (0x[0-9a-f]+)")
+MSR = re.compile(r"kvm_msr: msr_(read|write) ([0-9a-f]+)")
+CPUID = re.compile(r"kvm_cpuid: func ([0-9a-f]+)")
+# Exits whose RIPs say little (the console's port I/O, host interrupts).
+UNINTERESTING = {"io", "interrupt", "hlt", "vintr"}
+
+
+def put(name, value):
+    with open(os.path.join(TRACING, name), "w") as f:
+        f.write(value)
+
+
+def count(path):
+    reasons, msrs, cpuids, rips = (collections.Counter() for _ in range(4))
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = EXIT.search(line)
+            if m:
+                reasons[m.group(1)] += 1
+                if m.group(1) not in UNINTERESTING:
+                    rips[f"{m.group(1)} at {m.group(2)}"] += 1
+            elif m := MSR.search(line):
+                msrs[f"{m.group(1)} 0x{m.group(2)}"] += 1
+            elif m := CPUID.search(line):
+                cpuids[f"0x{m.group(1)}"] += 1
+    return reasons, msrs, cpuids, rips
+
+
+def boot_traced(args, kind, workdir):
+    """Boots once with the events on; returns the counters, or None at no ready."""
+    put("tracing_on", "0")
+    put("trace", "")
+    put("buffer_size_kb", str(args.buffer_kib))
+    for event in EVENTS:
+        put(f"events/{event}/enable", "1")
+    run = bb.Run(args, kind, 1, workdir)
+    try:
+        put("tracing_on", "1")
+        run.start()
+        ready = run.follow()
+    finally:
+        put("tracing_on", "0")
+        run.end()
+        for event in EVENTS:
+            put(f"events/{event}/enable", "0")
+    if not ready:
+        print(f"{kind}: {run.result.get('error', 'no ready')}", file=sys.stderr)
+        return None
+    return count(os.path.join(TRACING, "trace"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--initrd", required=True)
+    p.add_argument("--vmm", default="build/bin/vmm")
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--memory", type=int, default=256, help="guest MiB")
+    p.add_argument("--vcpus", type=int, default=2)
+    p.add_argument("--cmdline", default="console=ttyS0")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to ready")
+    p.add_argument("--only", choices=["vmm", "qemu"])
+    p.add_argument("--top", type=int, default=12, help="rows per list")
+    p.add_argument("--buffer-kib", type=int, default=65536,
+                   help="trace buffer per CPU (a boot to ready traces about 40k exits)")
+    args = p.parse_args()
+    args.vmm = os.path.abspath(args.vmm)
+    # What boot_bench.Run reads; the LD_PRELOAD probe is not needed here.
+    args.probe = ""
+    args.settle = 0
+    args.qemu_cpu = "host"
+    args.qemu_machine_opts = "rtc=on"
+    args.qemu_device = []
+    args.qemu_extra = []
+
+    note = bb.mount_debugfs()
+    if note or not os.path.isdir(TRACING):
+        print(f"exit_reasons: no tracefs at {TRACING} ({note or 'not mounted'})", file=sys.stderr)
+        return 2
+    workdir = tempfile.mkdtemp(prefix="exit-reasons.")
+    status = 0
+    for kind in [args.only] if args.only else ["vmm", "qemu"]:
+        counted = boot_traced(args, kind, workdir)
+        if counted is None:
+            status = 1
+            continue
+        reasons, msrs, cpuids, rips = counted
+        print(f"== {kind}: {sum(reasons.values())} exits from exec to ready")
+        for title, counter in (("by reason", reasons), ("MSRs", msrs), ("CPUID leaves", cpuids),
+                               ("commonest exits by guest RIP", rips)):
+            print(f"  {title}:")
+            for key, n in counter.most_common(args.top):
+                print(f"    {n:8d}  {key}")
+        sys.stdout.flush()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
