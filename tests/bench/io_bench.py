@@ -214,6 +214,25 @@ def kvm_trace_sample(seconds=0.3, events=("kvm_exit", "kvm_mmio", "kvm_emulate_i
     return "\n".join(lines[:400])
 
 
+def host_addresses_in_trace(trace, modules_text):
+    """Guest RIPs of a KVM trace sample that lie inside one of the host kernel's modules
+    (/proc/modules text): a guest cannot run there, so such a RIP is the host's own, handed
+    to the guest by a broken (emulated) SVM or VMX. See docs/performance.md, "The sandbox's
+    defect". Returns "RIP = MODULE+OFFSET" strings, one per distinct RIP."""
+    modules = []
+    for line in modules_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[5].startswith("0x") and int(parts[5], 16) != 0:
+            modules.append((parts[0], int(parts[5], 16), int(parts[1])))
+    found = []
+    for rip in dict.fromkeys(re.findall(r"\brip (0x[0-9a-f]+)", trace)):
+        value = int(rip, 16)
+        for name, base, size in modules:
+            if base <= value < base + size:
+                found.append(f"{rip} = {name}+{value - base:#x}")
+    return found
+
+
 def tcp_counters(text):
     """Tcp and TcpExt counters from the text of /proc/net/snmp and /proc/net/netstat."""
     stats = {}
@@ -617,6 +636,16 @@ class IoRun(bb.Run):
         if ev["kvm_trace"]:
             log("  KVM trace sample (what the vCPUs do now):\n    " +
                 "\n    ".join(ev["kvm_trace"].splitlines()[:40]))
+            try:
+                with open("/proc/modules") as f:
+                    host_rips = host_addresses_in_trace(ev["kvm_trace"], f.read())
+            except OSError:
+                host_rips = []
+            if host_rips:
+                ev["host_rip_in_guest"] = host_rips
+                log("  the guest's RIP is a host kernel address (" + ", ".join(host_rips) +
+                    "): the emulated SVM mixed up host and guest state, not a VMM fault "
+                    "(docs/performance.md, \"The sandbox's defect\")")
         log(f"  {self.kind}: evidence after the timeout: threads " + "; ".join(
             f"{t.get('comm')} {t.get('state')} {t.get('wchan')}" for t in threads))
         c = self.console_io
