@@ -118,6 +118,7 @@ def put_json_section(out, key, value):
     except (OSError, ValueError):
         pass
     data[key] = value
+    os.makedirs(out, exist_ok=True)  # --from-json may name a new --out
     with open(path + ".tmp", "w") as f:
         json.dump(data, f, indent=2)
     os.replace(path + ".tmp", path)
