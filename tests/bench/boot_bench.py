@@ -108,6 +108,34 @@ def smaps_rss(pid, guest_bytes):
 MD_SECTION_HEADINGS = ("I/O benchmark,", "Microbenchmarks,")
 
 
+# QEMU's devices beyond the vmm's command line equivalents, by default.
+QEMU_DEVICES = ("virtio-rng-device",)
+
+
+def add_launch_options(p, *, memory, timeout, cmdline="console=ttyS0",
+                       cmdline_help="kernel command line for both (default: the vmm's default)",
+                       initrd_help="guest initramfs (required unless --from-json)"):
+    """The options every launcher of the two VMMs shares (Run.command reads them): the
+    binaries, the guest (kernel, initramfs, memory, vCPUs, command line), the wait for
+    ready, QEMU's CPU, machine properties and extra arguments, and --only."""
+    p.add_argument("--vmm", default="build/bin/vmm")
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--kernel", help="guest bzImage (required unless --from-json)")
+    p.add_argument("--initrd", help=initrd_help)
+    p.add_argument("--memory", type=int, default=memory, help="guest MiB")
+    p.add_argument("--vcpus", type=int, default=2)
+    p.add_argument("--cmdline", default=cmdline, help=cmdline_help)
+    p.add_argument("--timeout", type=float, default=timeout, help="seconds per boot to ready")
+    p.add_argument("--qemu-cpu", default="host")
+    p.add_argument("--qemu-machine-opts", default="rtc=on",
+                   help="microvm properties (default rtc=on: under KVM microvm has no "
+                        "CMOS RTC unless asked, the vmm has one, and the guest kernel "
+                        "stalls probing a missing one)")
+    p.add_argument("--qemu-extra", nargs=argparse.REMAINDER, default=[],
+                   help="further QEMU arguments (the rest of the line)")
+    p.add_argument("--only", choices=["vmm", "qemu"], help="boot one of them only")
+
+
 def put_json_section(out, key, value):
     """Sets `key` in OUT/results.json, keeping the file's other sections."""
     path = os.path.join(out, "results.json")
@@ -402,29 +430,13 @@ def write_report(out, meta, runs, kinds):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=10)
-    p.add_argument("--vmm", default="build/bin/vmm")
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--kernel", help="guest bzImage (required unless --from-json)")
-    p.add_argument("--initrd", help="guest initramfs (required unless --from-json)")
+    add_launch_options(p, memory=256, timeout=120)
     p.add_argument("--probe", default="build/bench/kvm_run_probe.so")
-    p.add_argument("--memory", type=int, default=256, help="guest MiB")
-    p.add_argument("--vcpus", type=int, default=2)
-    p.add_argument("--cmdline", default="console=ttyS0",
-                   help="kernel command line for both (default: the vmm's default)")
-    p.add_argument("--timeout", type=float, default=120, help="seconds per boot to ready")
     p.add_argument("--settle", type=float, default=1.0,
                    help="seconds between ready and the RSS reading")
-    p.add_argument("--qemu-cpu", default="host")
-    p.add_argument("--qemu-machine-opts", default="rtc=on",
-                   help="microvm properties (default rtc=on: under KVM microvm has no "
-                        "CMOS RTC unless asked, the vmm has one, and the guest kernel "
-                        "stalls probing a missing one)")
     p.add_argument("--qemu-device", action="append", default=None,
-                   help="extra QEMU -device (repeatable; default: virtio-rng-device, "
+                   help=f"extra QEMU -device (repeatable; default: {' '.join(QEMU_DEVICES)}, "
                         "as the vmm always has an entropy device)")
-    p.add_argument("--qemu-extra", nargs=argparse.REMAINDER, default=[],
-                   help="further QEMU arguments (the rest of the line)")
-    p.add_argument("--only", choices=["vmm", "qemu"], help="boot one of them only")
     p.add_argument("--out", default="build/bench")
     p.add_argument("--keep-consoles", action="store_true",
                    help="keep each boot's serial console log in OUT/consoles/")
@@ -440,7 +452,7 @@ def main():
     if not a.kernel or not a.initrd:
         p.error("--kernel and --initrd are required")
     if a.qemu_device is None:
-        a.qemu_device = ["virtio-rng-device"]
+        a.qemu_device = list(QEMU_DEVICES)
     for attr in ("vmm", "kernel", "initrd", "probe", "out"):
         setattr(a, attr, os.path.abspath(getattr(a, attr)))
     a.qemu = shutil.which(a.qemu) or a.qemu

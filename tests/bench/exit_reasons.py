@@ -83,27 +83,19 @@ def boot_traced(args, kind, workdir):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kernel", required=True)
-    p.add_argument("--initrd", required=True)
-    p.add_argument("--vmm", default="build/bin/vmm")
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--memory", type=int, default=256, help="guest MiB")
-    p.add_argument("--vcpus", type=int, default=2)
-    p.add_argument("--cmdline", default="console=ttyS0")
-    p.add_argument("--timeout", type=float, default=120, help="seconds to ready")
-    p.add_argument("--only", choices=["vmm", "qemu"])
+    bb.add_launch_options(p, memory=256, timeout=120,
+                          initrd_help="guest initramfs (required)")
     p.add_argument("--top", type=int, default=12, help="rows per list")
     p.add_argument("--buffer-kib", type=int, default=65536,
                    help="trace buffer per CPU (a boot to ready traces about 40k exits)")
     args = p.parse_args()
+    if not args.kernel or not args.initrd:
+        p.error("--kernel and --initrd are required")
     args.vmm = os.path.abspath(args.vmm)
-    # What boot_bench.Run reads; the LD_PRELOAD probe is not needed here.
+    # The rest of what boot_bench.Run reads; the LD_PRELOAD probe is not needed here.
     args.probe = ""
     args.settle = 0
-    args.qemu_cpu = "host"
-    args.qemu_machine_opts = "rtc=on"
     args.qemu_device = []
-    args.qemu_extra = []
 
     note = bb.mount_debugfs()
     if note or not os.path.isdir(TRACING):

@@ -738,17 +738,12 @@ def write_report(out, meta, runs, kinds, failed_attempts=()):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--vmm", default="build/bin/vmm")
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--kernel", help="guest bzImage (required unless --from-json)")
-    p.add_argument("--initrd", help="the bench initramfs with fio and iperf3 "
-                                    "(scripts/build-guest-image's initramfs-bench.cpio.gz)")
-    p.add_argument("--memory", type=int, default=512, help="guest MiB")
-    p.add_argument("--vcpus", type=int, default=2)
-    p.add_argument("--cmdline", default="console=ttyS0 quiet",
-                   help="kernel command line for both (quiet: no kernel messages in the "
-                        "middle of the tools' output on the console)")
-    p.add_argument("--timeout", type=float, default=300, help="seconds per boot to ready")
+    bb.add_launch_options(
+        p, memory=512, timeout=300, cmdline="console=ttyS0 quiet",
+        cmdline_help="kernel command line for both (quiet: no kernel messages in the middle "
+                     "of the tools' output on the console)",
+        initrd_help="the bench initramfs with fio and iperf3 (scripts/build-guest-image's "
+                    "initramfs-bench.cpio.gz)")
     p.add_argument("--disk-dir", default="/tmp", help="where the 1 GiB sparse disk files go")
     p.add_argument("--disk-mib", type=int, default=1024)
     p.add_argument("--direct", action="store_true",
@@ -763,14 +758,10 @@ def main():
     p.add_argument("--ping-interval", type=float, default=1.0)
     p.add_argument("--skip-fio", action="store_true")
     p.add_argument("--skip-net", action="store_true")
-    p.add_argument("--qemu-cpu", default="host")
-    p.add_argument("--qemu-machine-opts", default="rtc=on")
     p.add_argument("--qemu-global", action="append", default=None,
                    help="QEMU -global (repeatable; default: virtio-mmio.force-legacy=false and "
                         "virtio-mmio.ioeventfd=on, the modern virtio-mmio with ioeventfds that "
                         "the vmm offers; QEMU's own default is the legacy version 1)")
-    p.add_argument("--qemu-extra", nargs=argparse.REMAINDER, default=[])
-    p.add_argument("--only", choices=["vmm", "qemu"])
     p.add_argument("--retries", type=int, default=2,
                    help="boots again a run that failed (timeout, guest crash), at most this "
                         "often; failed attempts are kept in results.json (failed_attempts) "
