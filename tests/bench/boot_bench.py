@@ -417,6 +417,7 @@ def markdown(summary, meta):
 
 def write_report(out, meta, runs, kinds):
     summary = summarize(runs, kinds)
+    os.makedirs(out, exist_ok=True)  # --from-json may name a new --out
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=2)
     with open(os.path.join(out, "results.md"), "w") as f:
