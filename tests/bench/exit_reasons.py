@@ -95,7 +95,7 @@ def main():
     # The rest of what boot_bench.Run reads; the LD_PRELOAD probe is not needed here.
     args.probe = ""
     args.settle = 0
-    args.qemu_device = []
+    args.qemu_device = list(bb.QEMU_DEVICES)
 
     note = bb.mount_debugfs()
     if note or not os.path.isdir(TRACING):
