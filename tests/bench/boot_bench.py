@@ -104,6 +104,52 @@ def smaps_rss(pid, guest_bytes):
     return without, total, sum(e["rss_kib"] for e in excluded), excluded
 
 
+TRACEFS = "/sys/kernel/tracing"
+
+
+def kvm_tracefs():
+    """The tracefs directory, mounted if need be, when it has KVM's tracepoints; else None."""
+    if not os.path.isdir(f"{TRACEFS}/events/kvm"):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], capture_output=True,
+                       timeout=30)
+    return TRACEFS if os.path.isdir(f"{TRACEFS}/events/kvm") else None
+
+
+def trace_kvm_events(tracing, events, during, buffer_kib=None, strict=True):
+    """Calls during() with the tracepoints kvm:EVENTS on, from an emptied buffer, and turns
+    them off again; returns during()'s result and the trace's text. With strict=False a
+    tracefs write or read that fails is skipped (best effort) instead of raising."""
+    def put(name, value):
+        try:
+            with open(os.path.join(tracing, name), "w") as f:
+                f.write(value)
+        except OSError:
+            if strict:
+                raise
+
+    put("tracing_on", "0")
+    put("trace", "")
+    if buffer_kib:
+        put("buffer_size_kb", str(buffer_kib))
+    for event in events:
+        put(f"events/kvm/{event}/enable", "1")
+    try:
+        put("tracing_on", "1")
+        result = during()
+    finally:
+        put("tracing_on", "0")
+        for event in events:
+            put(f"events/kvm/{event}/enable", "0")
+    try:
+        with open(os.path.join(tracing, "trace"), errors="replace") as f:
+            text = f.read()
+    except OSError:
+        if strict:
+            raise
+        text = ""
+    return result, text
+
+
 # Headings of the sections that io_bench.py and micro_report.py add to results.md.
 MD_SECTION_HEADINGS = ("I/O benchmark,", "Microbenchmarks,")
 

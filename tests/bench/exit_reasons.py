@@ -13,7 +13,7 @@ neither port I/O nor interrupts.
     scripts/kvm-sandbox --mem 3G -- python3 tests/bench/exit_reasons.py \\
         --kernel bzImage --initrd initramfs.cpio.gz
 
-Needs root and tracefs (mounted under debugfs, mounted if need be).
+Needs root and tracefs (mounted at /sys/kernel/tracing if need be).
 Standard library only.
 """
 
@@ -28,8 +28,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import boot_bench as bb  # noqa: E402
 
-TRACING = f"{bb.DEBUGFS}/tracing"
-EVENTS = ("kvm/kvm_exit", "kvm/kvm_msr", "kvm/kvm_cpuid")
+EVENTS = ("kvm_exit", "kvm_msr", "kvm_cpuid")
 EXIT = re.compile(r"kvm_exit: vcpu \d+ reason (\S+) rip (0x[0-9a-f]+)")
 MSR = re.compile(r"kvm_msr: msr_(read|write) ([0-9a-f]+)")
 CPUID = re.compile(r"kvm_cpuid: func ([0-9a-f]+)")
@@ -37,48 +36,37 @@ CPUID = re.compile(r"kvm_cpuid: func ([0-9a-f]+)")
 UNINTERESTING = {"io", "interrupt", "hlt", "vintr"}
 
 
-def put(name, value):
-    with open(os.path.join(TRACING, name), "w") as f:
-        f.write(value)
-
-
-def count(path):
+def count(trace):
     reasons, msrs, cpuids, rips = (collections.Counter() for _ in range(4))
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = EXIT.search(line)
-            if m:
-                reasons[m.group(1)] += 1
-                if m.group(1) not in UNINTERESTING:
-                    rips[f"{m.group(1)} at {m.group(2)}"] += 1
-            elif m := MSR.search(line):
-                msrs[f"{m.group(1)} 0x{m.group(2)}"] += 1
-            elif m := CPUID.search(line):
-                cpuids[f"0x{m.group(1)}"] += 1
+    for line in trace.splitlines():
+        m = EXIT.search(line)
+        if m:
+            reasons[m.group(1)] += 1
+            if m.group(1) not in UNINTERESTING:
+                rips[f"{m.group(1)} at {m.group(2)}"] += 1
+        elif m := MSR.search(line):
+            msrs[f"{m.group(1)} 0x{m.group(2)}"] += 1
+        elif m := CPUID.search(line):
+            cpuids[f"0x{m.group(1)}"] += 1
     return reasons, msrs, cpuids, rips
 
 
-def boot_traced(args, kind, workdir):
+def boot_traced(args, kind, tracing, workdir):
     """Boots once with the events on; returns the counters, or None at no ready."""
-    put("tracing_on", "0")
-    put("trace", "")
-    put("buffer_size_kb", str(args.buffer_kib))
-    for event in EVENTS:
-        put(f"events/{event}/enable", "1")
     run = bb.Run(args, kind, 1, workdir)
-    try:
-        put("tracing_on", "1")
+
+    def boot():
         run.start()
-        ready = run.follow()
+        return run.follow()
+
+    try:
+        ready, trace = bb.trace_kvm_events(tracing, EVENTS, boot, buffer_kib=args.buffer_kib)
     finally:
-        put("tracing_on", "0")
         run.end()
-        for event in EVENTS:
-            put(f"events/{event}/enable", "0")
     if not ready:
         print(f"{kind}: {run.result.get('error', 'no ready')}", file=sys.stderr)
         return None
-    return count(os.path.join(TRACING, "trace"))
+    return count(trace)
 
 
 def main():
@@ -97,14 +85,15 @@ def main():
     args.settle = 0
     args.qemu_device = list(bb.QEMU_DEVICES)
 
-    note = bb.mount_debugfs()
-    if note or not os.path.isdir(TRACING):
-        print(f"exit_reasons: no tracefs at {TRACING} ({note or 'not mounted'})", file=sys.stderr)
+    tracing = bb.kvm_tracefs()
+    if tracing is None:
+        print(f"exit_reasons: no KVM tracepoints under {bb.TRACEFS} (tracefs not mountable?)",
+              file=sys.stderr)
         return 2
     workdir = tempfile.mkdtemp(prefix="exit-reasons.")
     status = 0
     for kind in [args.only] if args.only else ["vmm", "qemu"]:
-        counted = boot_traced(args, kind, workdir)
+        counted = boot_traced(args, kind, tracing, workdir)
         if counted is None:
             status = 1
             continue

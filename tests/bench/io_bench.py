@@ -184,33 +184,11 @@ def kvm_trace_sample(seconds=0.3, events=("kvm_exit", "kvm_mmio", "kvm_emulate_i
                                             "kvm_inj_virq", "kvm_pio")):
     """A short sample of the KVM tracepoints (tracefs, mounted if need be): which exits a
     VM that stopped answering is looping through. "" when tracing is not available."""
-    tr = "/sys/kernel/tracing"
-    if not os.path.isdir(f"{tr}/events/kvm"):
-        sh(f"mount -t tracefs nodev {tr}", check=False)
-    if not os.path.isdir(f"{tr}/events/kvm"):
+    tracing = bb.kvm_tracefs()
+    if tracing is None:
         return ""
-
-    def put(path, value):
-        try:
-            with open(f"{tr}/{path}", "w") as f:
-                f.write(value)
-        except OSError:
-            pass
-
-    put("tracing_on", "0")
-    put("trace", "")
-    for e in events:
-        put(f"events/kvm/{e}/enable", "1")
-    put("tracing_on", "1")
-    time.sleep(seconds)
-    put("tracing_on", "0")
-    for e in events:
-        put(f"events/kvm/{e}/enable", "0")
-    try:
-        with open(f"{tr}/trace") as f:
-            lines = [ln for ln in f.read().splitlines() if not ln.startswith("#")]
-    except OSError:
-        return ""
+    _, text = bb.trace_kvm_events(tracing, events, lambda: time.sleep(seconds), strict=False)
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
     return "\n".join(lines[:400])
 
 
