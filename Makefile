@@ -21,9 +21,18 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Wove
 CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDLIBS   := -levent_core -levent_extra -luring -lpthread
-# The vmm carries its C++ runtime: a shared libstdc++ costs each VMM process
-# over a megabyte of resident pages for the little of it that runs.
-VMM_LDFLAGS := -static-libstdc++ -static-libgcc
+# The vmm is one static PIE (its address space still randomised): shared
+# libraries cost each VMM process the pages it touches in each of them, spread
+# over their whole text (libc alone ~0.8 MiB resident, ld.so and libevent
+# 0.4 MiB more), while the static link keeps only the code that runs, packed.
+# It also runs on any x86-64 Linux host without its build's libraries.
+VMM_LDFLAGS := -static-pie
+VMM_LDLIBS  := -levent_extra -levent_core -luring -lpthread
+# libevent's resolver functions pull in glibc's, which warns that a static
+# binary needs the shared NSS libraries to use them. The vmm listens on Unix
+# sockets only and never resolves a name, so these warnings are dropped.
+LD_NSS_NOISE := -e 'in statically linked applications requires at runtime' \
+                -e 'in function .\(test_for_getaddrinfo_hacks\|evutil_getaddrinfo_common_\).:$$'
 # Tests talk to the control API with cpp-httplib's client.
 GTEST    := -lgtest -lgtest_main -lcpp-httplib
 
@@ -75,7 +84,10 @@ $(CORE_SAN_LIB): $(call sanobj,$(CORE_SRCS))
 
 $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $(VMM_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $(VMM_LDFLAGS) -o $@ $^ $(VMM_LDLIBS) 2>$@.link-log || \
+	    { cat $@.link-log >&2; rm -f $@; exit 1; }
+	@grep -v $(LD_NSS_NOISE) $@.link-log >&2 || true
+	@rm -f $@.link-log
 
 $(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
