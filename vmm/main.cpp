@@ -14,6 +14,7 @@
 #include "vmm/error.h"
 #include "vmm/events.h"
 #include "vmm/machine.h"
+#include "vmm/thread_stacks.h"
 
 #ifndef VMM_VERSION
 #define VMM_VERSION "0.1.0"
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     try {
+        vmm::set_thread_stack_size();  // before the first thread starts
         return run_vm(cl.config);
     } catch (const vmm::InvalidInput& e) {
         std::fprintf(stderr, "vmm: %s\n", e.what());
