@@ -108,10 +108,9 @@ def smaps_rss(pid, guest_bytes):
     return without, total, sum(e["rss_kib"] for e in excluded), excluded
 
 
-def largest_mappings(pid, guest_bytes, n=8):
-    """The mappings outside guest RAM, the most resident first (all of them
-    when n is None): where the VMM's own memory goes (address range,
-    permissions, name, Rss, Anonymous)."""
+def own_mappings(pid, guest_bytes):
+    """The mappings outside guest RAM, the most resident first: where the VMM's own
+    memory goes (address range, permissions, name, size, Rss, Anonymous)."""
     maps = []
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -126,7 +125,7 @@ def largest_mappings(pid, guest_bytes, n=8):
                 maps[-1][first[:-1].lower() + "_kib"] = int(line.split()[1])
     own = [m for m in maps if m["size_kib"] * 1024 < guest_bytes]
     own.sort(key=lambda m: m.get("rss_kib", 0), reverse=True)
-    return own if n is None else own[:n]
+    return own
 
 
 TRACEFS = "/sys/kernel/tracing"
@@ -471,7 +470,7 @@ class Run:
         try:
             with open(self.probe_file) as f:
                 probed = (int(f.read().strip()) - self.t0) / 1e6
-            # Kept beside the tracepoint's figure, which comes a little later (2-9 ms in
+            # Kept beside the tracepoint's figure, which comes a little later (0.4-9 ms in
             # the emulated sandbox): the first KVM_RUN sets the vCPU up before it enters.
             self.result["first_kvm_run_probe_ms"] = probed
         except (OSError, ValueError):

@@ -270,6 +270,19 @@ def host_tcp_stats():
     return tcp_counters(text)
 
 
+def start_iperf_server(workdir, label):
+    """iperf3 -s on the bridge's address, its output in WORKDIR/iperf3-server-LABEL.log."""
+    with open(os.path.join(workdir, f"iperf3-server-{label}.log"), "wb") as out:
+        return subprocess.Popen(["iperf3", "-s", "-B", HOST_IP], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=out)
+
+
+def stop_iperf_server(server):
+    if server is not None and server.poll() is None:
+        server.kill()
+        server.wait(timeout=30)
+
+
 def http_get_unix(path, url, timeout=10):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -490,6 +503,15 @@ class IoRun(bb.Run):
             figure = f"{bw:.1f} MiB/s" if kind == "bw_mib_s" else f"{iops:.0f} IOPS"
             per = f", {exits / ios:.2f} exits/request" if exits is not None and ios else \
                 ", no KVM statistics"
+            blk = next((c for dev, c in s.get("vmm_metrics", {}).get("virtio", {}).items()
+                        if dev.startswith("virtio-blk")), None)
+            if blk and ios:
+                # The device's side: how many requests one interrupt, one kick covered.
+                per_io = s.setdefault("per_io", {})
+                per_io["interrupts"] = blk.get("interrupts", 0) / ios
+                per_io["notifications"] = blk.get("notifications", 0) / ios
+                per += (f", {per_io['interrupts']:.3f} interrupts and "
+                        f"{per_io['notifications']:.3f} kicks per request")
             log(f"  {self.kind} {name}: {figure} ({ios} requests, clat {lat_ns / 1000:.0f} us{per})")
 
     def net(self):
@@ -501,7 +523,7 @@ class IoRun(bb.Run):
                                 ("iperf-rx", " -R", "net_rx_mbit_s")):
             cmd = f"iperf3 -c {HOST_IP} -t {a.iperf_time} -f m{flag}"
             status, text, before, after, seconds = self.step(
-                name, cmd, a.iperf_time + 180, show="grep -E 'sender|receiver' /tmp/out")
+                name, cmd, a.iperf_time + 180, show="grep -E 'sender|receiver' /tmp/out || cat /tmp/out")
             try:
                 if status != 0:
                     raise ValueError(f"iperf3 exited with status {status}")
@@ -564,9 +586,14 @@ class IoRun(bb.Run):
                 self.net()
             without, total, guest, excluded = bb.smaps_rss(self.proc.pid, a.memory * MiB)
             self.result["figures"].update(rss_without_guest_kib=without, rss_total_kib=total)
-            self.result.update(guest_rss_kib=guest, excluded_mappings=excluded)
+            own = bb.own_mappings(self.proc.pid, a.memory * MiB)
+            anonymous = sum(m.get("anonymous_kib", 0) for m in own)
+            self.result.update(guest_rss_kib=guest, excluded_mappings=excluded,
+                               own_mappings=[m for m in own if m.get("rss_kib")],
+                               rss_anonymous_kib=anonymous)
             log(f"  {self.kind} RSS {without / 1024:.2f} MiB without guest RAM "
-                f"({total / 1024:.1f} MiB total)")
+                f"({anonymous / 1024:.2f} MiB anonymous, the rest mapped files such as the "
+                f"program's and libraries' code; {total / 1024:.1f} MiB total)")
             if not a.skip_net:
                 self.guest_tcp()
         except Exception as e:  # noqa: BLE001 - reported, and the run is ended below
@@ -838,13 +865,13 @@ def main():
         sh(f"ip link del {BRIDGE}", check=False)
         sh(f"ip link add {BRIDGE} type bridge && ip addr add {HOST_IP}/24 dev {BRIDGE} && "
            f"ip link set {BRIDGE} up")
-        iperf_log = open(os.path.join(workdir, "iperf3-server.log"), "wb")
-        iperf = subprocess.Popen(["iperf3", "-s", "-B", HOST_IP], stdin=subprocess.DEVNULL,
-                                 stdout=iperf_log, stderr=iperf_log)
-        iperf_log.close()
         for rep in range(1, a.reps + 1):
             for kind in kinds:
                 for attempt in range(1, a.retries + 2):
+                    # A fresh iperf3 server for every boot: one whose client died with its
+                    # guest stays busy with that test for minutes.
+                    stop_iperf_server(iperf)
+                    iperf = start_iperf_server(workdir, f"{kind}-{rep}-{attempt}")
                     log(f"run {rep}/{a.reps} {kind}: booting" +
                         (f" (attempt {attempt})" if attempt > 1 else ""))
                     t = time.monotonic()
@@ -868,9 +895,7 @@ def main():
                         failed += 1
                         runs.append(r)
     finally:
-        if iperf is not None:
-            iperf.kill()
-            iperf.wait(timeout=30)
+        stop_iperf_server(iperf)
         sh(f"ip link del {BRIDGE}", check=False)
         if a.keep_consoles:
             dest = os.path.join(a.out, "io-consoles")
