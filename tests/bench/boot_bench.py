@@ -84,33 +84,9 @@ def log(msg):
     print(msg, flush=True)
 
 
-def smaps_rss(pid, guest_bytes):
-    """(rss_without_guest_kib, rss_total_kib, guest_rss_kib, excluded mappings)."""
-    total = without = 0
-    excluded = []
-    size = 0
-    name = ""
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            first = line.split(None, 1)[0]
-            if "-" in first and not first.endswith(":"):
-                lo, hi = first.split("-")
-                size = int(hi, 16) - int(lo, 16)
-                parts = line.split()
-                name = parts[5] if len(parts) > 5 else ""
-            elif first == "Rss:":
-                kib = int(line.split()[1])
-                total += kib
-                if size >= guest_bytes:
-                    excluded.append({"size_kib": size // 1024, "rss_kib": kib, "name": name})
-                else:
-                    without += kib
-    return without, total, sum(e["rss_kib"] for e in excluded), excluded
-
-
-def own_mappings(pid, guest_bytes):
-    """The mappings outside guest RAM, the most resident first: where the VMM's own
-    memory goes (address range, permissions, name, size, Rss, Anonymous)."""
+def smaps_mappings(pid):
+    """Every mapping of process pid from /proc/PID/smaps: address range, permissions,
+    name, size, Rss and Anonymous (KiB)."""
     maps = []
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -123,6 +99,22 @@ def own_mappings(pid, guest_bytes):
                              "size_kib": (int(hi, 16) - int(lo, 16)) // 1024})
             elif first in ("Rss:", "Anonymous:") and maps:
                 maps[-1][first[:-1].lower() + "_kib"] = int(line.split()[1])
+    return maps
+
+
+def smaps_rss(maps, guest_bytes):
+    """(rss_without_guest_kib, rss_total_kib, guest_rss_kib, excluded mappings) of
+    smaps_mappings(): a mapping of the guest memory's size or more is guest RAM."""
+    excluded = [{"size_kib": m["size_kib"], "rss_kib": m.get("rss_kib", 0), "name": m["name"]}
+                for m in maps if m["size_kib"] * 1024 >= guest_bytes]
+    total = sum(m.get("rss_kib", 0) for m in maps)
+    guest = sum(e["rss_kib"] for e in excluded)
+    return total - guest, total, guest, excluded
+
+
+def own_mappings(maps, guest_bytes):
+    """The mappings of smaps_mappings() outside guest RAM, the most resident first: where
+    the VMM's own memory goes."""
     own = [m for m in maps if m["size_kib"] * 1024 < guest_bytes]
     own.sort(key=lambda m: m.get("rss_kib", 0), reverse=True)
     return own
@@ -370,6 +362,8 @@ class Run:
         self.stderr_path = os.path.join(workdir, f"{kind}-{index}.stderr")
         self.proc = None
         self.result = {"vmm": kind, "rep": index}
+        # boot_bench's FirstGuestEntry (main() sets it); other launchers have none.
+        self.first_entry = getattr(args, "first_entry", None)
 
     def command(self, progress_fd):
         a = self.args
@@ -398,9 +392,8 @@ class Run:
         cmd = self.command(w)
         self.result["command"] = cmd
         err = open(self.stderr_path, "wb")
-        first_entry = getattr(self.args, "first_entry", None)
-        if first_entry:
-            first_entry.arm()
+        if self.first_entry:
+            self.first_entry.arm()
         self.t0 = now_ns()
         self.proc = subprocess.Popen(cmd, env=env, pass_fds=(w,), stdin=subprocess.DEVNULL,
                                      stdout=err, stderr=err, close_fds=True)
@@ -420,8 +413,8 @@ class Run:
                 return False
             # Until the guest is first entered (no progress can come before), the
             # tracepoint is looked at every 20 ms, to turn it off right after.
-            first_entry = getattr(self.args, "first_entry", None)
-            waiting_for_entry = first_entry is not None and not first_entry.poll(self.proc.pid)
+            waiting_for_entry = (self.first_entry is not None
+                                 and not self.first_entry.poll(self.proc.pid))
             ready, _, _ = select.select([self.read_fd], [], [],
                                         min(left, 0.02 if waiting_for_entry else 1.0))
             if not ready:
@@ -464,8 +457,7 @@ class Run:
                 return True
 
     def measure(self):
-        first_entry = getattr(self.args, "first_entry", None)
-        entered = first_entry.first_entry_ns(self.proc.pid) if first_entry else None
+        entered = self.first_entry.first_entry_ns(self.proc.pid) if self.first_entry else None
         probed = None
         try:
             with open(self.probe_file) as f:
@@ -486,7 +478,8 @@ class Run:
                                           "(a static binary cannot take the LD_PRELOAD probe)")
         if self.args.settle > 0:
             time.sleep(self.args.settle)
-        without, total, guest, excluded = smaps_rss(self.proc.pid, self.args.memory * MiB)
+        without, total, guest, excluded = smaps_rss(smaps_mappings(self.proc.pid),
+                                                    self.args.memory * MiB)
         self.result.update(rss_without_guest_kib=without, rss_total_kib=total,
                            guest_rss_kib=guest, excluded_mappings=excluded)
         stats = kvm_stats(self.proc.pid)

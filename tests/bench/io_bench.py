@@ -584,9 +584,10 @@ class IoRun(bb.Run):
                 self.fio()
             if not a.skip_net:
                 self.net()
-            without, total, guest, excluded = bb.smaps_rss(self.proc.pid, a.memory * MiB)
+            maps = bb.smaps_mappings(self.proc.pid)  # one reading for all the figures
+            without, total, guest, excluded = bb.smaps_rss(maps, a.memory * MiB)
             self.result["figures"].update(rss_without_guest_kib=without, rss_total_kib=total)
-            own = bb.own_mappings(self.proc.pid, a.memory * MiB)
+            own = bb.own_mappings(maps, a.memory * MiB)
             anonymous = sum(m.get("anonymous_kib", 0) for m in own)
             self.result.update(guest_rss_kib=guest, excluded_mappings=excluded,
                                own_mappings=[m for m in own if m.get("rss_kib")],
