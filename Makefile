@@ -39,7 +39,7 @@ GTEST    := -lgtest -lgtest_main -lcpp-httplib
 B := build
 
 # Library code: every .cpp in these folders except a program's main.
-CORE_DIRS := boot firmware devices devices/virtio storage net vmm
+CORE_DIRS := base x86 boot firmware devices devices/virtio storage net vmm
 MAINS     := vmm/main.cpp
 CORE_SRCS := $(filter-out $(MAINS),$(wildcard $(addsuffix /*.cpp,$(CORE_DIRS))))
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
@@ -55,8 +55,8 @@ CORE_SAN_LIB := $(B)/san/obj/libcore.a
 # code it exercises.
 FUZZ_CXX  := clang++-14
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
-FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp vmm/guest_memory.cpp \
-             vmm/error.cpp
+FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp base/guest_memory.cpp \
+             base/error.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
 

@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "boot/hex.h"
+#include "base/error.h"
+#include "base/hex.h"
 #include "boot/zero_page.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 
@@ -31,13 +31,13 @@ std::uint32_t le32(std::span<const std::uint8_t> f, std::size_t off) {
 }
 
 [[noreturn]] void not_a_bzimage(std::string_view name, const std::string& problem) {
-    throw vmm::InvalidInput(std::string(name) + " is not a bzImage: " + problem +
-                            "; pass a Linux bzImage or an ELF vmlinux");
+    throw base::InvalidInput(std::string(name) + " is not a bzImage: " + problem +
+                             "; pass a Linux bzImage or an ELF vmlinux");
 }
 
 [[noreturn]] void truncated(std::string_view name, const std::string& problem) {
-    throw vmm::InvalidInput(std::string(name) + " is truncated: " + problem +
-                            "; pass a complete bzImage");
+    throw base::InvalidInput(std::string(name) + " is truncated: " + problem +
+                             "; pass a complete bzImage");
 }
 
 bool is_power_of_two(std::uint64_t v) {
@@ -66,24 +66,24 @@ BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name)
         not_a_bzimage(name, "missing boot flag 0xAA55 at offset 0x1FE");
     }
     if (file.size() < kVersionOffset + 2) {
-        truncated(name, "the file ends inside the setup header at " + hex(file.size()));
+        truncated(name, "the file ends inside the setup header at " + base::hex(file.size()));
     }
     if (le32(file, kMagicOffset) != kHdrSMagic) {
         not_a_bzimage(name, "missing HdrS magic at offset 0x202");
     }
     const std::uint16_t version = le16(file, kVersionOffset);
     if (version < kProtocolCmdlineSize) {
-        throw vmm::InvalidInput(n + " uses Linux boot protocol " +
-                                protocol_version_string(version) +
-                                ", older than 2.06 (no cmdline_size field); use a 64-bit kernel "
-                                "from Linux 3.8 or newer");
+        throw base::InvalidInput(n + " uses Linux boot protocol " +
+                                 protocol_version_string(version) +
+                                 ", older than 2.06 (no cmdline_size field); use a 64-bit kernel "
+                                 "from Linux 3.8 or newer");
     }
     if (version < kMinBzImageProtocol) {
-        throw vmm::InvalidInput(n + " uses Linux boot protocol " +
-                                protocol_version_string(version) + ", older than " +
-                                protocol_version_string(kMinBzImageProtocol) +
-                                " (no xloadflags to declare a 64-bit entry point); use a 64-bit "
-                                "kernel from Linux 3.8 or newer");
+        throw base::InvalidInput(n + " uses Linux boot protocol " +
+                                 protocol_version_string(version) + ", older than " +
+                                 protocol_version_string(kMinBzImageProtocol) +
+                                 " (no xloadflags to declare a 64-bit entry point); use a 64-bit "
+                                 "kernel from Linux 3.8 or newer");
     }
 
     const std::uint8_t sects =
@@ -99,7 +99,7 @@ BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name)
     }
     const std::size_t header_end = kMagicOffset + file[kJumpOffset + 1];
     if (header_end < kMinHeaderEnd) {
-        not_a_bzimage(name, "its setup header ends at " + hex(header_end) +
+        not_a_bzimage(name, "its setup header ends at " + base::hex(header_end) +
                                 ", before the cmdline_size field protocol " +
                                 protocol_version_string(version) + " promises");
     }
@@ -111,9 +111,9 @@ BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name)
     const SetupHeader& h = image.header;
 
     if ((h.xloadflags & kXlfKernel64) == 0) {
-        throw vmm::InvalidInput(n +
-                                " has no 64-bit entry point (XLF_KERNEL_64 is clear in "
-                                "xloadflags); pass a 64-bit x86 kernel");
+        throw base::InvalidInput(n +
+                                 " has no 64-bit entry point (XLF_KERNEL_64 is clear in "
+                                 "xloadflags); pass a 64-bit x86 kernel");
     }
     if ((h.loadflags & kLoadedHigh) == 0) {
         not_a_bzimage(name,
@@ -135,7 +135,7 @@ BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name)
                             std::to_string(image.kernel.size()) + " follow the setup");
     }
     if (h.relocatable_kernel != 0 && !is_power_of_two(h.kernel_alignment)) {
-        not_a_bzimage(name, "kernel_alignment " + hex(h.kernel_alignment) +
+        not_a_bzimage(name, "kernel_alignment " + base::hex(h.kernel_alignment) +
                                 " of a relocatable kernel is not a power of two");
     }
     return image;
@@ -161,7 +161,7 @@ std::uint64_t bzimage_kernel_end(const BzImage& image) {
     return std::max(loaded_end, runtime_start + h.init_size);
 }
 
-BzImageLoad load_bzimage(vmm::GuestMemory& mem, std::span<const std::uint8_t> file,
+BzImageLoad load_bzimage(base::GuestMemory& mem, std::span<const std::uint8_t> file,
                          std::string_view name, std::string_view cmdline,
                          std::optional<std::span<const std::uint8_t>> initrd,
                          std::uint64_t rsdp_addr) {
@@ -169,16 +169,16 @@ BzImageLoad load_bzimage(vmm::GuestMemory& mem, std::span<const std::uint8_t> fi
     const std::uint64_t low_end = mem.regions().front().guest_end();
     const std::uint64_t kernel_end = bzimage_kernel_end(image);
     if (kernel_end > low_end) {
-        throw vmm::InvalidInput(
-            std::string(name) + " needs guest RAM up to " + hex(kernel_end) +
+        throw base::InvalidInput(
+            std::string(name) + " needs guest RAM up to " + base::hex(kernel_end) +
             " to load and decompress (" + std::to_string(image.kernel.size() >> 10) +
             " KiB image, init_size " + std::to_string(image.header.init_size >> 10) +
-            " KiB) but RAM below the 3 GiB hole ends at " + hex(low_end) +
+            " KiB) but RAM below the 3 GiB hole ends at " + base::hex(low_end) +
             "; give the VM more memory");
     }
     if (!mem.write(layout::kHighMem, image.kernel)) {
-        throw vmm::InvalidInput(std::string(name) + " does not fit in guest memory at " +
-                                hex(layout::kHighMem) + "; give the VM more memory");
+        throw base::InvalidInput(std::string(name) + " does not fit in guest memory at " +
+                                 base::hex(layout::kHighMem) + "; give the VM more memory");
     }
 
     BzImageLoad out{};

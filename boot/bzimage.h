@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/guest_memory.h"
 #include "boot/boot_config.h"
 #include "boot/boot_params.h"
 #include "boot/initrd.h"
-#include "vmm/guest_memory.h"
 
 namespace boot {
 
@@ -36,7 +36,7 @@ bool has_bzimage_magic(std::span<const std::uint8_t> file);
 std::string protocol_version_string(std::uint16_t version);
 
 // Validates every header field this loader relies on. Throws
-// vmm::InvalidInput naming `name`, the problem and what to do.
+// base::InvalidInput naming `name`, the problem and what to do.
 BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name);
 
 struct BzImageLoad {
@@ -54,7 +54,7 @@ std::uint64_t bzimage_kernel_end(const BzImage& image);
 
 // Parses `file`, copies the protected-mode code to layout::kHighMem, places
 // the initrd (if any) and writes the zero page and command line.
-BzImageLoad load_bzimage(vmm::GuestMemory& mem, std::span<const std::uint8_t> file,
+BzImageLoad load_bzimage(base::GuestMemory& mem, std::span<const std::uint8_t> file,
                          std::string_view name, std::string_view cmdline,
                          std::optional<std::span<const std::uint8_t>> initrd,
                          std::uint64_t rsdp_addr = 0);

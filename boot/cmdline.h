@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
 
 namespace boot {
 
@@ -24,7 +24,7 @@ class Cmdline {
     explicit Cmdline(std::size_t max_chars = max_cmdline_chars());
 
     // Appends a raw item ("quiet", "console=ttyS0"), space separated. Throws
-    // vmm::InvalidInput for NUL bytes or when the line grows past max_chars.
+    // base::InvalidInput for NUL bytes or when the line grows past max_chars.
     Cmdline& append(std::string_view item);
     // Appends key=value; a value with spaces is double-quoted. Rejects empty
     // keys, keys with spaces, '=' or quotes, and values with quotes.
@@ -39,8 +39,8 @@ class Cmdline {
     std::string text_;
 };
 
-// Writes `text` plus a NUL at layout::kCmdline. Throws vmm::InvalidInput for
+// Writes `text` plus a NUL at layout::kCmdline. Throws base::InvalidInput for
 // NUL bytes inside, more than `max_chars` characters, or memory too small.
-void write_cmdline(vmm::GuestMemory& mem, std::string_view text, std::size_t max_chars);
+void write_cmdline(base::GuestMemory& mem, std::string_view text, std::size_t max_chars);
 
 }  // namespace boot

@@ -2,18 +2,18 @@
 
 #include <string>
 
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "base/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 
-std::vector<E820Entry> build_e820_map(const vmm::GuestMemory& mem) {
+std::vector<E820Entry> build_e820_map(const base::GuestMemory& mem) {
     const auto regions = mem.regions();
     const std::uint64_t low_end = regions.front().guest_end();
     if (low_end <= layout::kHighMem) {
-        throw vmm::InvalidInput("guest memory of " + std::to_string(mem.ram_bytes() >> 10) +
-                                " KiB leaves no RAM above 1 MiB for a kernel; give the VM "
-                                "more memory");
+        throw base::InvalidInput("guest memory of " + std::to_string(mem.ram_bytes() >> 10) +
+                                 " KiB leaves no RAM above 1 MiB for a kernel; give the VM "
+                                 "more memory");
     }
     std::vector<E820Entry> map;
     map.push_back({0, layout::kLowRamEnd, kE820Ram});

@@ -4,8 +4,8 @@
 
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "boot/boot_params.h"
-#include "vmm/guest_memory.h"
 
 namespace boot {
 
@@ -14,7 +14,7 @@ namespace boot {
 //   reserved  [layout::kEbda, layout::kHighMem)  EBDA, MP table, ACPI tables, BIOS
 //   RAM       [layout::kHighMem, min(RAM, 3 GiB))
 //   RAM       [4 GiB, ...)                        when RAM goes past the hole
-// Throws vmm::InvalidInput when the guest has no RAM above 1 MiB to boot in.
-std::vector<E820Entry> build_e820_map(const vmm::GuestMemory& mem);
+// Throws base::InvalidInput when the guest has no RAM above 1 MiB to boot in.
+std::vector<E820Entry> build_e820_map(const base::GuestMemory& mem);
 
 }  // namespace boot

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/hex.h"
 #include "boot/boot_params.h"
-#include "boot/hex.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 
@@ -23,12 +23,12 @@ class ElfFile {
         : bytes_(bytes), name_(name) {}
 
     [[noreturn]] void fail(const std::string& problem) const {
-        throw vmm::InvalidInput(name_ + " is not a usable ELF vmlinux: " + problem);
+        throw base::InvalidInput(name_ + " is not a usable ELF vmlinux: " + problem);
     }
 
     // For a sound file that does not fit this guest.
     [[noreturn]] void does_not_fit(const std::string& problem) const {
-        throw vmm::InvalidInput(name_ + ": " + problem + "; give the VM more memory");
+        throw base::InvalidInput(name_ + ": " + problem + "; give the VM more memory");
     }
 
     // True when [offset, offset + len) lies in the file; no sum can overflow.
@@ -39,8 +39,8 @@ class ElfFile {
     std::span<const std::uint8_t> bytes(std::uint64_t offset, std::uint64_t len,
                                         const std::string& what) const {
         if (!in_file(offset, len)) {
-            fail(what + " at file offset " + hex(offset) + " (" + hex(len) +
-                 " bytes) runs past the end of the file (" + hex(bytes_.size()) + " bytes)");
+            fail(what + " at file offset " + base::hex(offset) + " (" + base::hex(len) +
+                 " bytes) runs past the end of the file (" + base::hex(bytes_.size()) + " bytes)");
         }
         return bytes_.subspan(offset, len);
     }
@@ -74,7 +74,7 @@ std::optional<std::uint32_t> find_pvh_note(const ElfFile& f, std::uint64_t offse
         const std::uint64_t desc_at = name_at + align_up(nh.n_namesz, align);
         const std::uint64_t next = desc_at + align_up(nh.n_descsz, align);
         if (desc_at > area.size() || nh.n_descsz > area.size() - desc_at) {
-            f.fail("note at file offset " + hex(offset + pos) + " runs past its note area");
+            f.fail("note at file offset " + base::hex(offset + pos) + " runs past its note area");
         }
         const std::uint8_t* name = area.data() + name_at;
         if (nh.n_type == kXenElfnotePhys32Entry && nh.n_namesz == 4 &&
@@ -86,7 +86,7 @@ std::optional<std::uint32_t> find_pvh_note(const ElfFile& f, std::uint64_t offse
             std::uint64_t value = 0;
             std::memcpy(&value, area.data() + desc_at, nh.n_descsz);
             if (value > 0xFFFF'FFFF) {
-                f.fail("PVH entry " + hex(value) +
+                f.fail("PVH entry " + base::hex(value) +
                        " from the Xen PHYS32_ENTRY note is not a 32-bit address");
             }
             return static_cast<std::uint32_t>(value);
@@ -149,25 +149,26 @@ struct Segment {
     Elf64_Phdr ph;
 };
 
-void check_load_segment(const ElfFile& f, const vmm::GuestMemory& mem, const Segment& s) {
+void check_load_segment(const ElfFile& f, const base::GuestMemory& mem, const Segment& s) {
     const Elf64_Phdr& ph = s.ph;
     const std::string seg = "PT_LOAD segment " + std::to_string(s.index);
     if (ph.p_filesz > ph.p_memsz) {
-        f.fail(seg + " has p_filesz " + hex(ph.p_filesz) + " larger than p_memsz " +
-               hex(ph.p_memsz));
+        f.fail(seg + " has p_filesz " + base::hex(ph.p_filesz) + " larger than p_memsz " +
+               base::hex(ph.p_memsz));
     }
     f.bytes(ph.p_offset, ph.p_filesz, seg);
     if (ph.p_memsz > UINT64_MAX - ph.p_paddr) {
-        f.fail(seg + " has p_paddr " + hex(ph.p_paddr) + " + p_memsz " + hex(ph.p_memsz) +
-               " overflowing 64 bits");
+        f.fail(seg + " has p_paddr " + base::hex(ph.p_paddr) + " + p_memsz " +
+               base::hex(ph.p_memsz) + " overflowing 64 bits");
     }
     if (ph.p_paddr < layout::kHighMem) {
-        f.fail(seg + " at " + hex(ph.p_paddr) +
+        f.fail(seg + " at " + base::hex(ph.p_paddr) +
                " reaches into the boot area below 1 MiB; link the kernel higher");
     }
     if (!mem.contains(ph.p_paddr, ph.p_memsz)) {
-        f.does_not_fit(seg + " [" + hex(ph.p_paddr) + ", " + hex(ph.p_paddr + ph.p_memsz) +
-                       ") lies outside guest RAM (" + mib(mem.ram_bytes()) + ")");
+        f.does_not_fit(seg + " [" + base::hex(ph.p_paddr) + ", " +
+                       base::hex(ph.p_paddr + ph.p_memsz) + ") lies outside guest RAM (" +
+                       base::mib(mem.ram_bytes()) + ")");
     }
 }
 
@@ -185,7 +186,7 @@ std::uint64_t physical_entry(const ElfFile& f, const std::vector<Segment>& loads
             return entry - s.ph.p_vaddr + s.ph.p_paddr;
         }
     }
-    f.fail("entry point " + hex(entry) + " is not inside any PT_LOAD segment");
+    f.fail("entry point " + base::hex(entry) + " is not inside any PT_LOAD segment");
 }
 
 }  // namespace
@@ -194,7 +195,7 @@ bool has_elf_magic(std::span<const std::uint8_t> file) {
     return file.size() >= SELFMAG && std::memcmp(file.data(), ELFMAG, SELFMAG) == 0;
 }
 
-ElfKernel load_elf_kernel(vmm::GuestMemory& mem, std::span<const std::uint8_t> file,
+ElfKernel load_elf_kernel(base::GuestMemory& mem, std::span<const std::uint8_t> file,
                           std::string_view name) {
     const ElfFile f(file, name);
     if (!has_elf_magic(file)) {
@@ -228,7 +229,8 @@ ElfKernel load_elf_kernel(vmm::GuestMemory& mem, std::span<const std::uint8_t> f
         const Elf64_Phdr& prev = by_addr[i - 1].ph;
         if (by_addr[i].ph.p_paddr < prev.p_paddr + prev.p_memsz) {
             f.fail("PT_LOAD segments " + std::to_string(by_addr[i - 1].index) + " and " +
-                   std::to_string(by_addr[i].index) + " overlap at " + hex(by_addr[i].ph.p_paddr));
+                   std::to_string(by_addr[i].index) + " overlap at " +
+                   base::hex(by_addr[i].ph.p_paddr));
         }
     }
 
@@ -241,7 +243,7 @@ ElfKernel load_elf_kernel(vmm::GuestMemory& mem, std::span<const std::uint8_t> f
                 inside || (*pvh_entry >= s.ph.p_paddr && *pvh_entry - s.ph.p_paddr < s.ph.p_memsz);
         }
         if (!inside) {
-            f.fail("PVH entry " + hex(*pvh_entry) + " is not inside any PT_LOAD segment");
+            f.fail("PVH entry " + base::hex(*pvh_entry) + " is not inside any PT_LOAD segment");
         }
     }
     out.pvh_entry = pvh_entry;

@@ -8,7 +8,7 @@
 #include <span>
 #include <string_view>
 
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
 
 namespace boot {
 
@@ -26,8 +26,8 @@ bool has_elf_magic(std::span<const std::uint8_t> file);
 // against the file, guest RAM and the other segments, notes), then copies
 // p_filesz bytes of each segment to p_paddr and zeroes the rest up to
 // p_memsz. Segments may not reach below layout::kHighMem, where the boot
-// structures live. Throws vmm::InvalidInput naming `name` and the problem.
-ElfKernel load_elf_kernel(vmm::GuestMemory& mem, std::span<const std::uint8_t> file,
+// structures live. Throws base::InvalidInput naming `name` and the problem.
+ElfKernel load_elf_kernel(base::GuestMemory& mem, std::span<const std::uint8_t> file,
                           std::string_view name);
 
 }  // namespace boot

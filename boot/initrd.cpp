@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/hex.h"
 #include "boot/boot_params.h"
-#include "boot/hex.h"
-#include "vmm/error.h"
 
 namespace boot {
 
@@ -12,28 +12,29 @@ namespace {
 constexpr std::uint64_t kPage = 4096;
 }
 
-InitrdPlacement place_initrd(const vmm::GuestMemory& mem, std::uint64_t size,
+InitrdPlacement place_initrd(const base::GuestMemory& mem, std::uint64_t size,
                              std::uint64_t kernel_end, std::uint32_t initrd_addr_max) {
     if (size == 0) {
-        throw vmm::InvalidInput("initrd is empty; pass a cpio archive or leave the initrd out");
+        throw base::InvalidInput("initrd is empty; pass a cpio archive or leave the initrd out");
     }
     const std::uint32_t max_byte = initrd_addr_max != 0 ? initrd_addr_max : kDefaultInitrdAddrMax;
     const std::uint64_t top =
         std::min<std::uint64_t>(std::uint64_t{max_byte} + 1, mem.regions().front().guest_end());
     if (kernel_end > top || size > top ||
         (top - size) / kPage * kPage < (kernel_end + kPage - 1) / kPage * kPage) {
-        throw vmm::InvalidInput("initrd of " + mib(size) + " does not fit below " + hex(top) +
-                                " (above the kernel's end at " + hex(kernel_end) + ") with " +
-                                mib(mem.ram_bytes()) + " of guest memory; give the VM more memory");
+        throw base::InvalidInput("initrd of " + base::mib(size) + " does not fit below " +
+                                 base::hex(top) + " (above the kernel's end at " +
+                                 base::hex(kernel_end) + ") with " + base::mib(mem.ram_bytes()) +
+                                 " of guest memory; give the VM more memory");
     }
     return {(top - size) / kPage * kPage, size};
 }
 
-InitrdPlacement load_initrd(vmm::GuestMemory& mem, std::span<const std::uint8_t> data,
+InitrdPlacement load_initrd(base::GuestMemory& mem, std::span<const std::uint8_t> data,
                             std::uint64_t kernel_end, std::uint32_t initrd_addr_max) {
     const InitrdPlacement p = place_initrd(mem, data.size(), kernel_end, initrd_addr_max);
     if (!mem.write(p.addr, data)) {
-        throw vmm::InvalidInput("initrd at " + hex(p.addr) + " lies outside guest memory");
+        throw base::InvalidInput("initrd at " + base::hex(p.addr) + " lies outside guest memory");
     }
     return p;
 }

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
 
 namespace boot {
 
@@ -18,12 +18,12 @@ struct InitrdPlacement {
 // The highest page-aligned address for `size` bytes such that the whole
 // initrd is RAM, its last byte is <= initrd_addr_max (0 means the protocol's
 // default kDefaultInitrdAddrMax) and it starts at or above kernel_end.
-// Throws vmm::InvalidInput when there is no such address or size is 0.
-InitrdPlacement place_initrd(const vmm::GuestMemory& mem, std::uint64_t size,
+// Throws base::InvalidInput when there is no such address or size is 0.
+InitrdPlacement place_initrd(const base::GuestMemory& mem, std::uint64_t size,
                              std::uint64_t kernel_end, std::uint32_t initrd_addr_max);
 
 // place_initrd, then copies `data` there.
-InitrdPlacement load_initrd(vmm::GuestMemory& mem, std::span<const std::uint8_t> data,
+InitrdPlacement load_initrd(base::GuestMemory& mem, std::span<const std::uint8_t> data,
                             std::uint64_t kernel_end, std::uint32_t initrd_addr_max);
 
 }  // namespace boot

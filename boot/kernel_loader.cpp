@@ -7,39 +7,26 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/hex.h"
 #include "boot/bzimage.h"
 #include "boot/elf_kernel.h"
-#include "boot/hex.h"
 #include "boot/pvh.h"
 #include "boot/zero_page.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
+
+using base::Fd;
 
 namespace {
 
 [[noreturn]] void unreadable(const std::string& path, const std::string& why) {
-    throw vmm::InvalidInput("cannot read " + path + ": " + why);
+    throw base::InvalidInput("cannot read " + path + ": " + why);
 }
 
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-LoadedKernel load_elf(vmm::GuestMemory& mem, const KernelImage& kernel,
+LoadedKernel load_elf(base::GuestMemory& mem, const KernelImage& kernel,
                       const std::optional<KernelImage>& initrd, std::string_view cmdline,
                       const LoadOptions& options) {
     const ElfKernel elf = load_elf_kernel(mem, kernel.bytes, kernel.name);
@@ -68,7 +55,7 @@ LoadedKernel load_elf(vmm::GuestMemory& mem, const KernelImage& kernel,
     return out;
 }
 
-LoadedKernel load_bz(vmm::GuestMemory& mem, const KernelImage& kernel,
+LoadedKernel load_bz(base::GuestMemory& mem, const KernelImage& kernel,
                      const std::optional<KernelImage>& initrd, std::string_view cmdline,
                      const LoadOptions& options) {
     std::optional<std::span<const std::uint8_t>> initrd_bytes;
@@ -105,8 +92,9 @@ KernelImage KernelImage::from_file(const std::string& path, std::uint64_t max_by
         unreadable(path, "not a regular file");
     }
     if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-        unreadable(path, "it has " + mib(static_cast<std::uint64_t>(st.st_size)) +
-                             ", more than the " + mib(max_bytes) + " a kernel or initrd may have");
+        unreadable(path, "it has " + base::mib(static_cast<std::uint64_t>(st.st_size)) +
+                             ", more than the " + base::mib(max_bytes) +
+                             " a kernel or initrd may have");
     }
     KernelImage image{path, std::vector<std::uint8_t>(static_cast<std::size_t>(st.st_size))};
     std::size_t done = 0;
@@ -126,12 +114,12 @@ KernelImage KernelImage::from_file(const std::string& path, std::uint64_t max_by
     return image;
 }
 
-LoadedKernel load_kernel(vmm::GuestMemory& mem, const KernelImage& kernel,
+LoadedKernel load_kernel(base::GuestMemory& mem, const KernelImage& kernel,
                          const std::optional<KernelImage>& initrd, std::string_view cmdline,
                          const LoadOptions& options) {
     if (initrd && initrd->bytes.empty()) {
-        throw vmm::InvalidInput("initrd " + initrd->name +
-                                " is empty; pass a cpio archive or leave the initrd out");
+        throw base::InvalidInput("initrd " + initrd->name +
+                                 " is empty; pass a cpio archive or leave the initrd out");
     }
     if (has_elf_magic(kernel.bytes)) {
         return load_elf(mem, kernel, initrd, cmdline, options);
@@ -140,7 +128,7 @@ LoadedKernel load_kernel(vmm::GuestMemory& mem, const KernelImage& kernel,
     return load_bz(mem, kernel, initrd, cmdline, options);
 }
 
-LoadedKernel load_kernel(vmm::GuestMemory& mem, const std::string& kernel_path,
+LoadedKernel load_kernel(base::GuestMemory& mem, const std::string& kernel_path,
                          const std::optional<std::string>& initrd_path, std::string_view cmdline,
                          const LoadOptions& options) {
     const KernelImage kernel = KernelImage::from_file(kernel_path);

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "boot/initrd.h"
-#include "vmm/guest_memory.h"
 
 namespace boot {
 
@@ -19,7 +19,7 @@ struct KernelImage {
     std::string name;
     std::vector<std::uint8_t> bytes;
 
-    // Reads the whole file. Throws vmm::InvalidInput naming the path when it
+    // Reads the whole file. Throws base::InvalidInput naming the path when it
     // is missing, unreadable, not a regular file or larger than max_bytes.
     static KernelImage from_file(const std::string& path,
                                  std::uint64_t max_bytes = std::uint64_t{1} << 30);
@@ -57,15 +57,15 @@ struct LoadOptions {
     bool prefer_pvh = true;       // an ELF with a PVH note boots through PVH
 };
 
-// Loads `kernel` into `mem`. Throws vmm::InvalidInput for a corrupt or
+// Loads `kernel` into `mem`. Throws base::InvalidInput for a corrupt or
 // unsupported image, a command line too long for the kernel, or memory too
 // small for the kernel or initrd; the message names the file.
-LoadedKernel load_kernel(vmm::GuestMemory& mem, const KernelImage& kernel,
+LoadedKernel load_kernel(base::GuestMemory& mem, const KernelImage& kernel,
                          const std::optional<KernelImage>& initrd, std::string_view cmdline,
                          const LoadOptions& options = {});
 
 // Same, reading the files first.
-LoadedKernel load_kernel(vmm::GuestMemory& mem, const std::string& kernel_path,
+LoadedKernel load_kernel(base::GuestMemory& mem, const std::string& kernel_path,
                          const std::optional<std::string>& initrd_path, std::string_view cmdline,
                          const LoadOptions& options = {});
 

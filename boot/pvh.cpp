@@ -3,17 +3,17 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/hex.h"
 #include "boot/cmdline.h"
 #include "boot/e820.h"
-#include "boot/hex.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 
 static_assert(layout::kPvhStartInfo + sizeof(HvmStartInfo) <= kPvhModlistAddr);
 
-std::uint64_t build_pvh_start_info(vmm::GuestMemory& mem, const BootConfig& config) {
+std::uint64_t build_pvh_start_info(base::GuestMemory& mem, const BootConfig& config) {
     write_cmdline(mem, config.cmdline, kDefaultKernelCmdlineChars);
 
     const auto e820 = build_e820_map(mem);
@@ -23,8 +23,8 @@ std::uint64_t build_pvh_start_info(vmm::GuestMemory& mem, const BootConfig& conf
     }
     const std::uint64_t memmap_bytes = memmap.size() * sizeof(HvmMemmapTableEntry);
     if (kPvhMemmapAddr + memmap_bytes > layout::kZeroPage) {
-        throw vmm::InvalidInput("PVH memory map of " + std::to_string(memmap.size()) +
-                                " entries does not fit below " + hex(layout::kZeroPage));
+        throw base::InvalidInput("PVH memory map of " + std::to_string(memmap.size()) +
+                                 " entries does not fit below " + base::hex(layout::kZeroPage));
     }
 
     HvmStartInfo info{};
@@ -45,8 +45,8 @@ std::uint64_t build_pvh_start_info(vmm::GuestMemory& mem, const BootConfig& conf
     }
     ok = ok && mem.write_obj(layout::kPvhStartInfo, info);
     if (!ok) {
-        throw vmm::InvalidInput("guest memory is too small for the PVH start info at " +
-                                hex(layout::kPvhStartInfo));
+        throw base::InvalidInput("guest memory is too small for the PVH start info at " +
+                                 base::hex(layout::kPvhStartInfo));
     }
     return layout::kPvhStartInfo;
 }

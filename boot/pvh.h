@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
+#include "base/guest_memory.h"
 #include "boot/boot_config.h"
 #include "boot/boot_params.h"
-#include "vmm/guest_memory.h"
 
 namespace boot {
 
@@ -16,8 +16,8 @@ inline constexpr std::uint64_t kPvhMemmapAddr = kPvhModlistAddr + sizeof(HvmModl
 
 // Writes the start info, module list and memmap (from build_e820_map) and the
 // command line at layout::kCmdline. The command line may hold at most
-// kDefaultKernelCmdlineChars. Throws vmm::InvalidInput on a bad command line
+// kDefaultKernelCmdlineChars. Throws base::InvalidInput on a bad command line
 // or memory too small. Returns the start info's address (%ebx at entry).
-std::uint64_t build_pvh_start_info(vmm::GuestMemory& mem, const BootConfig& config);
+std::uint64_t build_pvh_start_info(base::GuestMemory& mem, const BootConfig& config);
 
 }  // namespace boot

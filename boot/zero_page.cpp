@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <string>
 
+#include "base/error.h"
+#include "base/hex.h"
 #include "boot/cmdline.h"
 #include "boot/e820.h"
-#include "boot/hex.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 
@@ -35,13 +35,13 @@ std::uint32_t cmdline_limit(const SetupHeader& hdr) {
     return hdr.version >= kProtocolCmdlineSize ? hdr.cmdline_size : kOldCmdlineChars;
 }
 
-std::uint64_t build_zero_page(vmm::GuestMemory& mem, const SetupHeader& hdr,
+std::uint64_t build_zero_page(base::GuestMemory& mem, const SetupHeader& hdr,
                               const BootConfig& config) {
     const std::uint32_t limit = cmdline_limit(hdr);
     if (config.cmdline.size() > limit) {
-        throw vmm::InvalidInput("kernel command line of " + std::to_string(config.cmdline.size()) +
-                                " bytes is longer than the kernel's cmdline_size of " +
-                                std::to_string(limit) + " bytes; shorten it");
+        throw base::InvalidInput("kernel command line of " + std::to_string(config.cmdline.size()) +
+                                 " bytes is longer than the kernel's cmdline_size of " +
+                                 std::to_string(limit) + " bytes; shorten it");
     }
     write_cmdline(mem, config.cmdline, limit);
 
@@ -63,15 +63,15 @@ std::uint64_t build_zero_page(vmm::GuestMemory& mem, const SetupHeader& hdr,
 
     const auto map = build_e820_map(mem);
     if (map.size() > kE820MaxEntries) {
-        throw vmm::InvalidInput("memory map of " + std::to_string(map.size()) +
-                                " entries does not fit the zero page");
+        throw base::InvalidInput("memory map of " + std::to_string(map.size()) +
+                                 " entries does not fit the zero page");
     }
     bp.e820_entries = static_cast<std::uint8_t>(map.size());
     std::copy(map.begin(), map.end(), bp.e820_table);
 
     if (!mem.write_obj(layout::kZeroPage, bp)) {
-        throw vmm::InvalidInput("guest memory is too small for the zero page at " +
-                                hex(layout::kZeroPage));
+        throw base::InvalidInput("guest memory is too small for the zero page at " +
+                                 base::hex(layout::kZeroPage));
     }
     return layout::kZeroPage;
 }

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
+#include "base/guest_memory.h"
 #include "boot/boot_config.h"
 #include "boot/boot_params.h"
-#include "vmm/guest_memory.h"
 
 namespace boot {
 
@@ -20,9 +20,9 @@ std::uint32_t cmdline_limit(const SetupHeader& hdr);
 
 // Writes boot_params at layout::kZeroPage (setup header `hdr` as the image
 // has it, then the loader's fields, the e820 map) and the command line at
-// layout::kCmdline. Throws vmm::InvalidInput for a command line longer than
+// layout::kCmdline. Throws base::InvalidInput for a command line longer than
 // cmdline_limit(hdr) or memory too small. Returns layout::kZeroPage.
-std::uint64_t build_zero_page(vmm::GuestMemory& mem, const SetupHeader& hdr,
+std::uint64_t build_zero_page(base::GuestMemory& mem, const SetupHeader& hdr,
                               const BootConfig& config);
 
 }  // namespace boot

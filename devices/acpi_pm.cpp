@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "base/error.h"
+#include "x86/layout.h"
 
 namespace devices {
 
@@ -19,7 +19,7 @@ AcpiPm::AcpiPm(std::shared_ptr<IrqLine> ged_irq, std::function<void()> on_powero
       on_poweroff_(std::move(on_poweroff)),
       on_reset_(std::move(on_reset)) {
     if (irq_ == nullptr) {
-        throw vmm::InvalidInput("acpi-pm: no GED interrupt line");
+        throw base::InvalidInput("acpi-pm: no GED interrupt line");
     }
 }
 

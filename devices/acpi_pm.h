@@ -59,7 +59,7 @@ class AcpiPm final : public BusDevice {
         std::uint64_t bad_accesses = 0;  // wrong size or offset
     };
 
-    // Throws vmm::InvalidInput when `ged_irq` is null.
+    // Throws base::InvalidInput when `ged_irq` is null.
     AcpiPm(std::shared_ptr<IrqLine> ged_irq, std::function<void()> on_poweroff,
            std::function<void()> on_reset);
 

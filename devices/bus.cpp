@@ -6,7 +6,8 @@
 #include <limits>
 #include <utility>
 
-#include "vmm/error.h"
+#include "base/error.h"
+#include "base/hex.h"
 
 namespace devices {
 
@@ -15,35 +16,30 @@ namespace {
 // Unmapped accesses logged one by one; after that only the 2^k-th is.
 constexpr std::uint64_t kUnmappedLogLimit = 8;
 
-std::string hex(std::uint64_t value) {
-    char text[24];
-    std::snprintf(text, sizeof text, "0x%" PRIx64, value);
-    return text;
-}
-
 }  // namespace
 
 Bus::Bus(std::string name) : name_(std::move(name)) {}
 
 void Bus::add(std::uint64_t base, std::uint64_t len, std::shared_ptr<BusDevice> device) {
-    const std::string where = name_ + " range at " + hex(base) + " length " + hex(len);
+    const std::string where = name_ + " range at " + base::hex(base) + " length " + base::hex(len);
     if (device == nullptr) {
-        throw vmm::InvalidInput(where + ": no device");
+        throw base::InvalidInput(where + ": no device");
     }
     if (len == 0) {
-        throw vmm::InvalidInput(where + ": zero length");
+        throw base::InvalidInput(where + ": zero length");
     }
     if (len - 1 > std::numeric_limits<std::uint64_t>::max() - base) {
-        throw vmm::InvalidInput(where + ": past the end of the address space");
+        throw base::InvalidInput(where + ": past the end of the address space");
     }
     const std::uint64_t last = base + (len - 1);
     auto next = std::upper_bound(entries_.begin(), entries_.end(), base,
                                  [](std::uint64_t b, const Entry& e) { return b < e.base; });
     if (next != entries_.end() && next->base <= last) {
-        throw vmm::InvalidInput(where + ": overlaps the range at " + hex(next->base));
+        throw base::InvalidInput(where + ": overlaps the range at " + base::hex(next->base));
     }
     if (next != entries_.begin() && std::prev(next)->last >= base) {
-        throw vmm::InvalidInput(where + ": overlaps the range at " + hex(std::prev(next)->base));
+        throw base::InvalidInput(where + ": overlaps the range at " +
+                                 base::hex(std::prev(next)->base));
     }
     if (std::find(added_order_.begin(), added_order_.end(), device) == added_order_.end()) {
         added_order_.push_back(device);

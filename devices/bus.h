@@ -42,7 +42,7 @@ class Bus {
     Bus(const Bus&) = delete;
     Bus& operator=(const Bus&) = delete;
 
-    // Maps [base, base + len) to `device`. Throws vmm::InvalidInput for a
+    // Maps [base, base + len) to `device`. Throws base::InvalidInput for a
     // null device, a zero length, a range past the end of the address space
     // or one overlapping a range already added. One device may be added at
     // several ranges (each access then carries the offset within its range).

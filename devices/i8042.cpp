@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace devices {
 
@@ -25,7 +25,7 @@ constexpr std::array<std::uint8_t, 11> kCtrlAltDelSet2 = {0x14, 0x11, 0xE0, 0x71
 I8042::I8042(std::shared_ptr<IrqLine> keyboard_irq, std::function<void()> on_reset)
     : irq_(std::move(keyboard_irq)), on_reset_(std::move(on_reset)) {
     if (irq_ == nullptr) {
-        throw vmm::InvalidInput("i8042: no keyboard interrupt line");
+        throw base::InvalidInput("i8042: no keyboard interrupt line");
     }
     reset_state();
 }

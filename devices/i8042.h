@@ -86,7 +86,7 @@ class I8042 final : public BusDevice {
         std::uint64_t bad_accesses = 0;      // wrong size or offset
     };
 
-    // Throws vmm::InvalidInput when `keyboard_irq` is null.
+    // Throws base::InvalidInput when `keyboard_irq` is null.
     I8042(std::shared_ptr<IrqLine> keyboard_irq, std::function<void()> on_reset);
 
     void read(std::uint64_t offset, std::span<std::uint8_t> data) override;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace devices {
 
@@ -17,7 +17,7 @@ constexpr std::uint8_t kDefaultDivisorLow = 12;
 Serial::Serial(std::shared_ptr<IrqLine> irq, Output output)
     : irq_(std::move(irq)), output_(std::move(output)) {
     if (irq_ == nullptr) {
-        throw vmm::InvalidInput("serial: no interrupt line");
+        throw base::InvalidInput("serial: no interrupt line");
     }
     reset_registers();
 }

@@ -97,7 +97,7 @@ class Serial final : public BusDevice {
         std::uint64_t bad_accesses = 0;   // wrong size or offset
     };
 
-    // Throws vmm::InvalidInput when `irq` is null. `output` may be empty
+    // Throws base::InvalidInput when `irq` is null. `output` may be empty
     // (bytes are then dropped, still counted).
     Serial(std::shared_ptr<IrqLine> irq, Output output);
 

@@ -4,12 +4,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/error.h"
 #include "firmware/acpi_dsdt.h"
 #include "firmware/acpi_fadt.h"
 #include "firmware/acpi_madt.h"
 #include "firmware/acpi_rsdp.h"
 #include "firmware/acpi_xsdt.h"
-#include "vmm/error.h"
 
 namespace firmware {
 namespace {
@@ -23,29 +23,29 @@ std::uint64_t align_up(std::uint64_t value) {
 
 void validate(const AcpiConfig& config) {
     if (config.vcpus == 0 || config.vcpus > kAcpiMaxVcpus) {
-        throw vmm::InvalidInput("ACPI tables describe 1.." + std::to_string(kAcpiMaxVcpus) +
-                                " vCPUs, not " + std::to_string(config.vcpus));
+        throw base::InvalidInput("ACPI tables describe 1.." + std::to_string(kAcpiMaxVcpus) +
+                                 " vCPUs, not " + std::to_string(config.vcpus));
     }
     if (config.virtio.size() > layout::kMaxVirtioDevices) {
-        throw vmm::InvalidInput("at most " + std::to_string(layout::kMaxVirtioDevices) +
-                                " virtio-mmio devices fit the IOAPIC, not " +
-                                std::to_string(config.virtio.size()));
+        throw base::InvalidInput("at most " + std::to_string(layout::kMaxVirtioDevices) +
+                                 " virtio-mmio devices fit the IOAPIC, not " +
+                                 std::to_string(config.virtio.size()));
     }
     for (const VirtioMmioWindow& window : config.virtio) {
         if (window.size == 0 || window.addr >= layout::kMmioHoleEnd ||
             window.size > layout::kMmioHoleEnd - window.addr) {
-            throw vmm::InvalidInput("virtio-mmio window must be non-empty and below 4 GiB");
+            throw base::InvalidInput("virtio-mmio window must be non-empty and below 4 GiB");
         }
         if (window.gsi < layout::kIrqVirtioFirst || window.gsi >= layout::kIoApicPins) {
-            throw vmm::InvalidInput("virtio-mmio GSI " + std::to_string(window.gsi) + " outside " +
-                                    std::to_string(layout::kIrqVirtioFirst) + ".." +
-                                    std::to_string(layout::kIoApicPins - 1));
+            throw base::InvalidInput("virtio-mmio GSI " + std::to_string(window.gsi) + " outside " +
+                                     std::to_string(layout::kIrqVirtioFirst) + ".." +
+                                     std::to_string(layout::kIoApicPins - 1));
         }
     }
 }
 
 // Appends `table` at the next aligned offset; returns its guest address.
-vmm::GuestAddress place(AcpiTables& tables, const Bytes& table) {
+base::GuestAddress place(AcpiTables& tables, const Bytes& table) {
     std::uint64_t offset = align_up(tables.bytes.size());
     tables.bytes.resize(offset, 0);
     tables.bytes.insert(tables.bytes.end(), table.begin(), table.end());
@@ -54,10 +54,10 @@ vmm::GuestAddress place(AcpiTables& tables, const Bytes& table) {
 
 }  // namespace
 
-AcpiTables build_acpi_tables(const AcpiConfig& config, vmm::GuestAddress base) {
+AcpiTables build_acpi_tables(const AcpiConfig& config, base::GuestAddress base) {
     validate(config);
     if (base % kRsdpAlignment != 0) {
-        throw vmm::InvalidInput("the RSDP needs a 16-byte aligned address");
+        throw base::InvalidInput("the RSDP needs a 16-byte aligned address");
     }
     Bytes dsdt = build_dsdt(config.virtio);
     Bytes madt = build_madt(config.vcpus);
@@ -80,21 +80,21 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, vmm::GuestAddress base) {
     tables.dsdt = place(tables, dsdt);
     if (tables.xsdt != base + xsdt_offset || tables.fadt != xsdt_entries[0] ||
         tables.madt != xsdt_entries[1] || tables.dsdt != base + dsdt_offset) {
-        throw std::logic_error("ACPI table layout mismatch");
+        throw base::InternalError("ACPI table layout mismatch");
     }
     return tables;
 }
 
-vmm::GuestAddress write_acpi_tables(vmm::GuestMemory& memory, const AcpiConfig& config) {
+base::GuestAddress write_acpi_tables(base::GuestMemory& memory, const AcpiConfig& config) {
     AcpiTables tables = build_acpi_tables(config, layout::kBiosStart);
     constexpr std::uint64_t kRoom = layout::kBiosEnd - layout::kBiosStart;
     if (tables.bytes.size() > kRoom) {
-        throw vmm::InvalidInput("ACPI tables take " + std::to_string(tables.bytes.size()) +
-                                " bytes, more than the " + std::to_string(kRoom) +
-                                " between 0xE0000 and 1 MiB");
+        throw base::InvalidInput("ACPI tables take " + std::to_string(tables.bytes.size()) +
+                                 " bytes, more than the " + std::to_string(kRoom) +
+                                 " between 0xE0000 and 1 MiB");
     }
     if (!memory.zero(layout::kBiosStart, kRoom) || !memory.write(tables.base, tables.bytes)) {
-        throw vmm::InvalidInput("guest RAM does not cover 0xE0000..1 MiB for the ACPI tables");
+        throw base::InvalidInput("guest RAM does not cover 0xE0000..1 MiB for the ACPI tables");
     }
     return tables.rsdp;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The ACPI tables of the machine in firmware/layout.h, built in one piece:
+// The ACPI tables of the machine in x86/layout.h, built in one piece:
 //
 //   base + 0   RSDP (revision 2) -> XSDT -> FADT -> DSDT
 //                                        -> MADT
@@ -16,14 +16,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "firmware/layout.h"
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
+#include "x86/layout.h"
 
 namespace firmware {
 
 // One virtio-mmio transport: its register window and interrupt line.
 struct VirtioMmioWindow {
-    vmm::GuestAddress addr;  // below 4 GiB
+    base::GuestAddress addr;  // below 4 GiB
     std::uint64_t size;
     std::uint32_t gsi;  // layout::kIrqVirtioFirst .. layout::kIoApicPins - 1
 };
@@ -36,26 +36,26 @@ struct AcpiConfig {
 inline constexpr unsigned kAcpiMaxVcpus = 255;
 
 struct AcpiTables {
-    vmm::GuestAddress base = 0;  // where bytes[0] goes
-    vmm::GuestAddress rsdp = 0;  // the RSDP's guest-physical address
+    base::GuestAddress base = 0;  // where bytes[0] goes
+    base::GuestAddress rsdp = 0;  // the RSDP's guest-physical address
     std::vector<std::uint8_t> bytes;
     // Where each table lies (guest-physical), for tests and logs.
-    vmm::GuestAddress xsdt = 0;
-    vmm::GuestAddress fadt = 0;
-    vmm::GuestAddress madt = 0;
-    vmm::GuestAddress dsdt = 0;
+    base::GuestAddress xsdt = 0;
+    base::GuestAddress fadt = 0;
+    base::GuestAddress madt = 0;
+    base::GuestAddress dsdt = 0;
 };
 
 // Builds the tables for placement at `base` (16-byte aligned). Throws
-// vmm::InvalidInput for 0 or more than kAcpiMaxVcpus vCPUs, more than
+// base::InvalidInput for 0 or more than kAcpiMaxVcpus vCPUs, more than
 // layout::kMaxVirtioDevices virtio windows, a window that is empty or not
 // below 4 GiB, a GSI outside the virtio range, or an unaligned base.
-AcpiTables build_acpi_tables(const AcpiConfig& config, vmm::GuestAddress base);
+AcpiTables build_acpi_tables(const AcpiConfig& config, base::GuestAddress base);
 
 // Builds the tables for layout::kBiosStart and copies them there, clearing the
 // rest of kBiosStart..kBiosEnd. Returns the RSDP's address. Throws
-// vmm::InvalidInput as build_acpi_tables does, and when the tables do not fit
+// base::InvalidInput as build_acpi_tables does, and when the tables do not fit
 // below layout::kBiosEnd or that range is not guest RAM.
-vmm::GuestAddress write_acpi_tables(vmm::GuestMemory& memory, const AcpiConfig& config);
+base::GuestAddress write_acpi_tables(base::GuestMemory& memory, const AcpiConfig& config);
 
 }  // namespace firmware

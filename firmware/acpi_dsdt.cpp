@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "firmware/aml.h"
-#include "firmware/layout.h"
+#include "x86/layout.h"
 
 namespace firmware {
 namespace {

@@ -1,6 +1,6 @@
 #include "firmware/acpi_fadt.h"
 
-#include "firmware/layout.h"
+#include "x86/layout.h"
 
 namespace firmware {
 

@@ -2,14 +2,14 @@
 
 #include <string>
 
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "base/error.h"
+#include "x86/layout.h"
 
 namespace firmware {
 
 Bytes build_madt(unsigned vcpus) {
     if (vcpus == 0 || vcpus > 255) {
-        throw vmm::InvalidInput("the MADT describes 1..255 vCPUs, not " + std::to_string(vcpus));
+        throw base::InvalidInput("the MADT describes 1..255 vCPUs, not " + std::to_string(vcpus));
     }
     Bytes out;
     MadtHeader madt{};

@@ -2,7 +2,7 @@
 
 #include <span>
 
-#include "firmware/checksum.h"
+#include "base/checksum.h"
 
 namespace firmware {
 
@@ -16,8 +16,8 @@ Bytes build_rsdp(std::uint64_t xsdt_address) {
     rsdp.xsdt_address = xsdt_address;
     Bytes out;
     append_struct(out, rsdp);
-    out[offsetof(Rsdp, checksum)] = zero_sum_checksum(std::span(out).first(kRsdpV1Length));
-    out[offsetof(Rsdp, extended_checksum)] = zero_sum_checksum(out);
+    out[offsetof(Rsdp, checksum)] = base::zero_sum_checksum(std::span(out).first(kRsdpV1Length));
+    out[offsetof(Rsdp, extended_checksum)] = base::zero_sum_checksum(out);
     return out;
 }
 

@@ -1,7 +1,7 @@
 #include "firmware/acpi_table.h"
 
-#include "firmware/checksum.h"
-#include "vmm/error.h"
+#include "base/checksum.h"
+#include "base/error.h"
 
 namespace firmware {
 
@@ -17,7 +17,7 @@ GenericAddress io_port_register(std::uint16_t port) {
 
 AcpiTableHeader make_table_header(std::string_view signature, std::uint8_t revision) {
     if (signature.size() != 4) {
-        throw vmm::InvalidInput("ACPI table signatures are 4 characters");
+        throw base::InvalidInput("ACPI table signatures are 4 characters");
     }
     AcpiTableHeader header{};
     copy_id(header.signature, signature);
@@ -32,12 +32,12 @@ AcpiTableHeader make_table_header(std::string_view signature, std::uint8_t revis
 
 void seal_table(Bytes& table) {
     if (table.size() < sizeof(AcpiTableHeader)) {
-        throw vmm::InvalidInput("ACPI table shorter than its header");
+        throw base::InvalidInput("ACPI table shorter than its header");
     }
     auto length = static_cast<std::uint32_t>(table.size());
     std::memcpy(table.data() + offsetof(AcpiTableHeader, length), &length, sizeof length);
     table[offsetof(AcpiTableHeader, checksum)] = 0;
-    table[offsetof(AcpiTableHeader, checksum)] = zero_sum_checksum(table);
+    table[offsetof(AcpiTableHeader, checksum)] = base::zero_sum_checksum(table);
 }
 
 }  // namespace firmware

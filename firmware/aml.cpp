@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace firmware::aml {
 namespace {
@@ -83,7 +83,7 @@ Bytes encode_length(std::size_t value, unsigned bytes) {
 // bit count alone (it does not count its own bytes).
 Bytes field_width(std::uint32_t bits) {
     if (bits == 0 || bits > kMaxPkgLength) {
-        throw vmm::InvalidInput("AML field unit width out of range: " + std::to_string(bits));
+        throw base::InvalidInput("AML field unit width out of range: " + std::to_string(bits));
     }
     unsigned bytes = bits <= 0x3F ? 1 : bits <= 0xFFF ? 2 : bits <= 0xF'FFFF ? 3 : 4;
     return encode_length(bits, bytes);
@@ -107,11 +107,11 @@ bool is_name_char(char c) {
 // §20.2.2 NameSeg: a lead character and up to three more, padded with '_'.
 void append_name_seg(Bytes& out, std::string_view seg, std::string_view path) {
     if (seg.empty() || seg.size() > 4 || !is_lead_char(seg[0])) {
-        throw vmm::InvalidInput("bad AML name segment in \"" + std::string(path) + "\"");
+        throw base::InvalidInput("bad AML name segment in \"" + std::string(path) + "\"");
     }
     for (char c : seg) {
         if (!is_name_char(c)) {
-            throw vmm::InvalidInput("bad AML name character in \"" + std::string(path) + "\"");
+            throw base::InvalidInput("bad AML name character in \"" + std::string(path) + "\"");
         }
         out.push_back(static_cast<std::uint8_t>(c));
     }
@@ -135,8 +135,8 @@ Bytes pkg_length(std::size_t body) {
             return encode_length(body + bytes, bytes);
         }
     }
-    throw vmm::InvalidInput("AML object too large for a PkgLength: " + std::to_string(body) +
-                            " bytes");
+    throw base::InvalidInput("AML object too large for a PkgLength: " + std::to_string(body) +
+                             " bytes");
 }
 
 Bytes name_string(std::string_view path) {
@@ -153,7 +153,7 @@ Bytes name_string(std::string_view path) {
     }
     if (rest.empty()) {
         if (out.empty()) {
-            throw vmm::InvalidInput("empty AML name");
+            throw base::InvalidInput("empty AML name");
         }
         out.push_back(kZeroOp);  // NullName: the root or a parent itself
         return out;
@@ -168,7 +168,7 @@ Bytes name_string(std::string_view path) {
         out.push_back(kDualNamePrefix);
     } else if (segs.size() > 2) {
         if (segs.size() > 255) {
-            throw vmm::InvalidInput("AML name has too many segments");
+            throw base::InvalidInput("AML name has too many segments");
         }
         out.push_back(kMultiNamePrefix);
         out.push_back(static_cast<std::uint8_t>(segs.size()));
@@ -211,7 +211,7 @@ Bytes string(std::string_view text) {
     for (char c : text) {
         auto byte = static_cast<std::uint8_t>(c);
         if (byte == 0 || byte > 0x7F) {
-            throw vmm::InvalidInput("AML strings hold ASCII 0x01..0x7F only");
+            throw base::InvalidInput("AML strings hold ASCII 0x01..0x7F only");
         }
         out.push_back(byte);
     }
@@ -234,7 +234,7 @@ std::uint32_t eisa_id_value(std::string_view id) {
         ok = i < 3 ? (id[i] >= 'A' && id[i] <= 'Z') : hex(id[i]) >= 0;
     }
     if (!ok) {
-        throw vmm::InvalidInput("bad EISA id \"" + std::string(id) + "\"");
+        throw base::InvalidInput("bad EISA id \"" + std::string(id) + "\"");
     }
     // Three 5-bit letters ('A' = 1) then four 4-bit digits, most significant
     // first, stored big-endian in a little-endian DWORD.
@@ -256,7 +256,7 @@ Bytes eisa_id(std::string_view id) {
 
 Bytes package(const std::vector<Bytes>& elements) {
     if (elements.size() > 255) {
-        throw vmm::InvalidInput("AML Package holds at most 255 elements");
+        throw base::InvalidInput("AML Package holds at most 255 elements");
     }
     Bytes body{static_cast<std::uint8_t>(elements.size())};
     append(body, concat(elements));
@@ -287,7 +287,7 @@ Bytes device(std::string_view path, const std::vector<Bytes>& terms) {
 Bytes method(std::string_view path, unsigned args, bool serialized,
              const std::vector<Bytes>& body) {
     if (args > 7) {
-        throw vmm::InvalidInput("AML methods take at most 7 arguments");
+        throw base::InvalidInput("AML methods take at most 7 arguments");
     }
     // MethodFlags: bits 2-0 ArgCount, bit 3 SerializeFlag, bits 7-4 SyncLevel.
     Bytes rest{static_cast<std::uint8_t>(args | (serialized ? 0x08 : 0x00))};
@@ -320,14 +320,14 @@ Bytes field(std::string_view region, FieldAccess access, FieldUpdate update,
 
 Bytes local(unsigned n) {
     if (n > 7) {
-        throw vmm::InvalidInput("AML has Local0..Local7 only");
+        throw base::InvalidInput("AML has Local0..Local7 only");
     }
     return {static_cast<std::uint8_t>(kLocal0Op + n)};
 }
 
 Bytes arg(unsigned n) {
     if (n > 6) {
-        throw vmm::InvalidInput("AML has Arg0..Arg6 only");
+        throw base::InvalidInput("AML has Arg0..Arg6 only");
     }
     return {static_cast<std::uint8_t>(kArg0Op + n)};
 }

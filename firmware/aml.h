@@ -9,7 +9,7 @@
 //   device("COM1", {name("_HID", eisa_id("PNP0501")), name("_UID", integer(0))})
 //
 // Malformed input (a bad name, a string with a NUL, an object too large for
-// its encoding) throws vmm::InvalidInput: the tables are built once at VM
+// its encoding) throws base::InvalidInput: the tables are built once at VM
 // setup, never from guest data.
 
 #include <cstddef>

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "vmm/fd.h"
+#include "base/fd.h"
 
 namespace net {
 
@@ -29,7 +29,7 @@ class Tap {
     const std::string& name() const { return name_; }
 
   private:
-    vmm::Fd fd_;
+    base::Fd fd_;
     std::string name_;
 };
 

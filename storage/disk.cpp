@@ -14,7 +14,7 @@ namespace {
 constexpr int kRetries = 3;
 
 struct Transfer {
-    IoRing& ring;
+    base::IoRing& ring;
     bool write;
     int fd;
     std::vector<iovec> iov;
@@ -24,7 +24,7 @@ struct Transfer {
     Completion done;
 
     static void step(std::shared_ptr<Transfer> t) {
-        IoRing& ring = t->ring;
+        base::IoRing& ring = t->ring;
         const int fd = t->fd;
         const std::uint64_t offset = t->offset;
         const bool write = t->write;
@@ -68,8 +68,8 @@ struct Transfer {
     }
 };
 
-void transfer(IoRing& ring, bool write, int fd, std::span<const iovec> iov, std::uint64_t offset,
-              Completion done) {
+void transfer(base::IoRing& ring, bool write, int fd, std::span<const iovec> iov,
+              std::uint64_t offset, Completion done) {
     auto t =
         std::make_shared<Transfer>(Transfer{ring, write, fd, {}, 0, offset, 0, std::move(done)});
     for (const iovec& part : iov) {
@@ -89,12 +89,12 @@ void transfer(IoRing& ring, bool write, int fd, std::span<const iovec> iov, std:
 
 }  // namespace
 
-void read_all(IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
+void read_all(base::IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
               Completion done) {
     transfer(ring, false, fd, iov, offset, std::move(done));
 }
 
-void write_all(IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
+void write_all(base::IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
                Completion done) {
     transfer(ring, true, fd, iov, offset, std::move(done));
 }
@@ -113,7 +113,7 @@ std::span<const std::uint8_t> zeros() {
     return block;
 }
 
-std::unique_ptr<Disk> open_disk(IoRing& ring, const DiskOptions& options) {
+std::unique_ptr<Disk> open_disk(base::IoRing& ring, const DiskOptions& options) {
     if (options.ephemeral && !options.read_only) {
         return OverlayDisk::open(ring, options);
     }

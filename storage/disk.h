@@ -22,11 +22,11 @@
 #include <span>
 #include <string>
 
-#include "storage/io_ring.h"
+#include "base/io_ring.h"
 
 namespace storage {
 
-using Completion = IoRing::Completion;
+using Completion = base::IoRing::Completion;
 
 class Disk {
   public:
@@ -60,19 +60,19 @@ struct DiskOptions {
     std::string overlay_dir;
 };
 
-// Throws vmm::InvalidInput naming the file when it is missing, unreadable,
+// Throws base::InvalidInput naming the file when it is missing, unreadable,
 // not a regular file or block device, empty, not a multiple of 512 bytes,
-// or in use by another VM; vmm::HostError when a syscall fails otherwise.
+// or in use by another VM; base::HostError when a syscall fails otherwise.
 // `ephemeral` together with `read_only` opens the image read-only, with no
 // overlay.
-std::unique_ptr<Disk> open_disk(IoRing& ring, const DiskOptions& options);
+std::unique_ptr<Disk> open_disk(base::IoRing& ring, const DiskOptions& options);
 
 // For backends: transfers all of `iov` at `offset`, retrying short transfers.
 // done(0), done(-errno), or done(-EIO) when the kernel moves no bytes (a file
 // truncated under us). `done` should keep `fd` open (capture its owner).
-void read_all(IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
+void read_all(base::IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
               Completion done);
-void write_all(IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
+void write_all(base::IoRing& ring, int fd, std::span<const iovec> iov, std::uint64_t offset,
                Completion done);
 
 // Bytes in an iovec array.

@@ -13,9 +13,10 @@
 #include <map>
 #include <vector>
 
+#include "base/error.h"
+#include "base/join.h"
 #include "storage/cluster_map.h"
 #include "storage/raw_disk.h"
-#include "vmm/error.h"
 
 namespace storage {
 
@@ -75,32 +76,15 @@ struct alignas(4096) Bounce {
     std::uint8_t bytes[kCluster];
 };
 
-// Completes `done` once every part did; the first error wins.
-struct Join {
-    std::size_t parts = 0;
-    int result = 0;
-    Completion done;
-
-    void part_done(int r) {
-        if (r < 0 && result == 0) {
-            result = r;
-        }
-        if (--parts == 0) {
-            Completion d = std::move(done);
-            d(result);
-        }
-    }
-};
-
-vmm::Fd create_overlay(const std::string& dir, std::uint64_t size) {
+base::Fd create_overlay(const std::string& dir, std::uint64_t size) {
     const std::string where = "overlay directory '" + dir + "'";
-    vmm::Fd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    base::Fd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
     if (!fd.valid() && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
         // No O_TMPFILE here: make a name and remove it at once.
         std::string name = dir + "/vmm-overlay-XXXXXX";
         fd.reset(::mkostemp(name.data(), O_CLOEXEC));
         if (fd.valid() && ::unlink(name.c_str()) != 0) {
-            vmm::throw_errno("unlink " + name);
+            base::throw_errno("unlink " + name);
         }
     }
     if (!fd.valid()) {
@@ -108,22 +92,22 @@ vmm::Fd create_overlay(const std::string& dir, std::uint64_t size) {
         switch (err) {
             case ENOENT:
             case ENOTDIR:
-                throw vmm::InvalidInput(where + " does not exist: create it or choose another");
+                throw base::InvalidInput(where + " does not exist: create it or choose another");
             case EACCES:
             case EPERM:
             case EROFS:
-                throw vmm::InvalidInput(where + " is not writable (" + std::strerror(err) +
-                                        "): choose another");
+                throw base::InvalidInput(where + " is not writable (" + std::strerror(err) +
+                                         "): choose another");
             default:
-                vmm::throw_errno("creating the ephemeral disk overlay in " + where);
+                base::throw_errno("creating the ephemeral disk overlay in " + where);
         }
     }
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
         if (errno == EFBIG || errno == EINVAL) {
-            throw vmm::InvalidInput(where + " cannot hold a sparse file of " +
-                                    std::to_string(size) + " bytes: choose another");
+            throw base::InvalidInput(where + " cannot hold a sparse file of " +
+                                     std::to_string(size) + " bytes: choose another");
         }
-        vmm::throw_errno("sizing the ephemeral disk overlay in " + where);
+        base::throw_errno("sizing the ephemeral disk overlay in " + where);
     }
     return fd;
 }
@@ -136,16 +120,16 @@ std::string default_overlay_dir() {
 }  // namespace
 
 struct OverlayDisk::State : std::enable_shared_from_this<State> {
-    State(IoRing& r, ImageFile b, vmm::Fd o)
+    State(base::IoRing& r, ImageFile b, base::Fd o)
         : ring(r),
           base(std::move(b)),
           overlay(std::move(o)),
           size(base.size),
           map((size + kCluster - 1) / kCluster) {}
 
-    IoRing& ring;
+    base::IoRing& ring;
     ImageFile base;
-    vmm::Fd overlay;
+    base::Fd overlay;
     std::uint64_t size;
     ClusterMap map;
 
@@ -227,8 +211,8 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
             answer(std::move(done), -EINVAL);
             return;
         }
-        auto join = std::make_shared<Join>();
-        join->done = [self = shared_from_this(), done = std::move(done)](int r) { done(r); };
+        auto join = std::make_shared<base::CompletionJoin>(
+            [self = shared_from_this(), done = std::move(done)](int r) { done(r); });
         IovCursor cursor(iov);
         const std::uint64_t end = offset + len;
         std::uint64_t at = offset;
@@ -244,14 +228,14 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
                     std::memset(p.iov_base, 0, p.iov_len);
                 }
             } else {
-                ++join->parts;
+                join->add_part();
                 read_all(ring, state == ClusterState::kBase ? base.fd.get() : overlay.get(), part,
                          at, [join](int r) { join->part_done(r); });
             }
             at = stop;
         }
-        if (join->parts == 0) {
-            ++join->parts;
+        if (join->parts() == 0) {
+            join->add_part();
             ring.nop([join](int) { join->part_done(0); });
         }
     }
@@ -395,11 +379,11 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
     }
 };
 
-std::unique_ptr<OverlayDisk> OverlayDisk::open(IoRing& ring, const DiskOptions& options) {
+std::unique_ptr<OverlayDisk> OverlayDisk::open(base::IoRing& ring, const DiskOptions& options) {
     ImageFile base = open_image(options.path, false, false);
     const std::string dir =
         options.overlay_dir.empty() ? default_overlay_dir() : options.overlay_dir;
-    vmm::Fd overlay = create_overlay(dir, base.size);
+    base::Fd overlay = create_overlay(dir, base.size);
     return std::unique_ptr<OverlayDisk>(
         new OverlayDisk(std::make_shared<State>(ring, std::move(base), std::move(overlay))));
 }

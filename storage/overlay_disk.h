@@ -47,8 +47,8 @@ class OverlayDisk final : public Disk {
 
     // Opens options.path read-only (shared lock, see open_image()) and creates
     // the overlay in options.overlay_dir (empty: $TMPDIR, else /var/tmp).
-    // Throws vmm::InvalidInput for a bad image or an unusable overlay directory.
-    static std::unique_ptr<OverlayDisk> open(IoRing& ring, const DiskOptions& options);
+    // Throws base::InvalidInput for a bad image or an unusable overlay directory.
+    static std::unique_ptr<OverlayDisk> open(base::IoRing& ring, const DiskOptions& options);
     ~OverlayDisk() override;
 
     std::uint64_t size() const override;

@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace storage {
 
@@ -24,37 +24,37 @@ constexpr std::uint64_t kSector = 512;
     const std::string file = "disk image '" + path + "'";
     switch (err) {
         case ENOENT:
-            throw vmm::InvalidInput(file + " does not exist: check the path");
+            throw base::InvalidInput(file + " does not exist: check the path");
         case EACCES:
         case EPERM:
-            throw vmm::InvalidInput(
+            throw base::InvalidInput(
                 file + ": permission denied for " + (writable ? "reading and writing" : "reading") +
                 ": fix its permissions" + (writable ? " or attach it read-only" : ""));
         case EROFS:
-            throw vmm::InvalidInput(file +
-                                    " is on a read-only filesystem: attach it read-only "
-                                    "or ephemeral");
+            throw base::InvalidInput(file +
+                                     " is on a read-only filesystem: attach it read-only "
+                                     "or ephemeral");
         case EISDIR:
-            throw vmm::InvalidInput(file + " is a directory: give the path of an image file");
+            throw base::InvalidInput(file + " is a directory: give the path of an image file");
         case ETXTBSY:
         case EBUSY:
-            throw vmm::InvalidInput(file + " is busy (in use by the host): " + std::strerror(err));
+            throw base::InvalidInput(file + " is busy (in use by the host): " + std::strerror(err));
         case EINVAL:
             if (direct) {
-                throw vmm::InvalidInput(file +
-                                        ": its filesystem does not support O_DIRECT: drop the "
-                                        "direct option");
+                throw base::InvalidInput(file +
+                                         ": its filesystem does not support O_DIRECT: drop the "
+                                         "direct option");
             }
             break;
         case EMFILE:
         case ENFILE:
         case ENOMEM:
             errno = err;
-            vmm::throw_errno("open " + file);
+            base::throw_errno("open " + file);
         default:
             break;
     }
-    throw vmm::InvalidInput(file + " cannot be opened: " + std::strerror(err));
+    throw base::InvalidInput(file + " cannot be opened: " + std::strerror(err));
 }
 
 bool is_unsupported(int result) {
@@ -65,7 +65,7 @@ bool is_unsupported(int result) {
 
 ImageFile open_image(const std::string& path, bool writable, bool direct) {
     if (path.empty()) {
-        throw vmm::InvalidInput("disk: no image path given");
+        throw base::InvalidInput("disk: no image path given");
     }
     const std::string file = "disk image '" + path + "'";
     int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
@@ -79,36 +79,36 @@ ImageFile open_image(const std::string& path, bool writable, bool direct) {
     }
     struct stat st {};
     if (::fstat(image.fd.get(), &st) != 0) {
-        vmm::throw_errno("fstat " + file);
+        base::throw_errno("fstat " + file);
     }
     if (S_ISDIR(st.st_mode)) {
-        throw vmm::InvalidInput(file + " is a directory: give the path of an image file");
+        throw base::InvalidInput(file + " is a directory: give the path of an image file");
     }
     if (S_ISBLK(st.st_mode)) {
         image.block_device = true;
         if (::ioctl(image.fd.get(), BLKGETSIZE64, &image.size) != 0) {
-            vmm::throw_errno("BLKGETSIZE64 on " + file);
+            base::throw_errno("BLKGETSIZE64 on " + file);
         }
     } else if (S_ISREG(st.st_mode)) {
         image.size = static_cast<std::uint64_t>(st.st_size);
     } else {
-        throw vmm::InvalidInput(file + " is neither a regular file nor a block device");
+        throw base::InvalidInput(file + " is neither a regular file nor a block device");
     }
     if (image.size == 0) {
-        throw vmm::InvalidInput(file + " is empty: a disk needs at least 512 bytes");
+        throw base::InvalidInput(file + " is empty: a disk needs at least 512 bytes");
     }
     if (image.size % kSector != 0) {
-        throw vmm::InvalidInput(file + " is " + std::to_string(image.size) +
-                                " bytes, not a multiple of 512: resize it (e.g. truncate -s)");
+        throw base::InvalidInput(file + " is " + std::to_string(image.size) +
+                                 " bytes, not a multiple of 512: resize it (e.g. truncate -s)");
     }
     if (::flock(image.fd.get(), (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
-            throw vmm::InvalidInput(file + " is in use by another VM (it is locked" +
-                                    std::string(writable ? "" : " for writing") +
-                                    "): stop that VM or use another image");
+            throw base::InvalidInput(file + " is in use by another VM (it is locked" +
+                                     std::string(writable ? "" : " for writing") +
+                                     "): stop that VM or use another image");
         }
         if (errno != ENOLCK && errno != EOPNOTSUPP && errno != EINVAL) {
-            vmm::throw_errno("flock " + file);
+            base::throw_errno("flock " + file);
         }
         // Some network file systems have no locks: go on unguarded, but say so.
         std::fprintf(stderr, "vmm: cannot lock %s (%s): nothing stops another VM from using it\n",
@@ -118,7 +118,7 @@ ImageFile open_image(const std::string& path, bool writable, bool direct) {
 }
 
 struct RawDisk::State {
-    IoRing& ring;
+    base::IoRing& ring;
     ImageFile image;
     bool read_only;
     bool direct;
@@ -145,7 +145,7 @@ struct RawDisk::State {
 
 namespace {
 
-void answer(IoRing& ring, Completion done, int result) {
+void answer(base::IoRing& ring, Completion done, int result) {
     ring.nop([done = std::move(done), result](int) { done(result); });
 }
 
@@ -156,7 +156,7 @@ void RawDisk::State::write_zero_chunks(std::shared_ptr<State> s, std::uint64_t o
     const std::uint64_t n = std::min<std::uint64_t>(len, zeros().size());
     const iovec part{const_cast<std::uint8_t*>(zeros().data()), n};
     const int fd = s->image.fd.get();
-    IoRing& ring = s->ring;
+    base::IoRing& ring = s->ring;
     write_all(ring, fd, std::span(&part, 1), offset,
               [s = std::move(s), offset, len, n, done = std::move(done)](int result) mutable {
                   if (result < 0 || n == len) {
@@ -167,13 +167,13 @@ void RawDisk::State::write_zero_chunks(std::shared_ptr<State> s, std::uint64_t o
               });
 }
 
-std::unique_ptr<RawDisk> RawDisk::open(IoRing& ring, const DiskOptions& options) {
+std::unique_ptr<RawDisk> RawDisk::open(base::IoRing& ring, const DiskOptions& options) {
     return std::make_unique<RawDisk>(ring,
                                      open_image(options.path, !options.read_only, options.direct),
                                      options.read_only, options.direct);
 }
 
-RawDisk::RawDisk(IoRing& ring, ImageFile image, bool read_only, bool direct)
+RawDisk::RawDisk(base::IoRing& ring, ImageFile image, bool read_only, bool direct)
     : state_(std::make_shared<State>(State{ring, std::move(image), read_only, direct})) {}
 
 RawDisk::~RawDisk() = default;

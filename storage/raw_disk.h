@@ -15,14 +15,14 @@
 #include <memory>
 #include <string>
 
+#include "base/fd.h"
 #include "storage/disk.h"
-#include "vmm/fd.h"
 
 namespace storage {
 
 // An opened, checked and locked disk image.
 struct ImageFile {
-    vmm::Fd fd;
+    base::Fd fd;
     std::uint64_t size = 0;  // bytes, a non-zero multiple of 512
     bool block_device = false;
 };
@@ -34,8 +34,8 @@ ImageFile open_image(const std::string& path, bool writable, bool direct);
 
 class RawDisk final : public Disk {
   public:
-    static std::unique_ptr<RawDisk> open(IoRing& ring, const DiskOptions& options);
-    RawDisk(IoRing& ring, ImageFile image, bool read_only, bool direct);
+    static std::unique_ptr<RawDisk> open(base::IoRing& ring, const DiskOptions& options);
+    RawDisk(base::IoRing& ring, ImageFile image, bool read_only, bool direct);
     ~RawDisk() override;
 
     std::uint64_t size() const override;

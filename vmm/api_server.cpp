@@ -12,7 +12,7 @@
 
 #include <cstring>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -67,26 +67,26 @@ std::string request_path(evhttp_request* req) {
     return path != nullptr && *path != '\0' ? path : "/";
 }
 
-Fd bind_unix_socket(const std::string& path) {
+base::Fd bind_unix_socket(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof addr.sun_path) {
-        throw InvalidInput("API socket path '" + path + "' must be 1 to " +
-                           std::to_string(sizeof addr.sun_path - 1) + " characters");
+        throw base::InvalidInput("API socket path '" + path + "' must be 1 to " +
+                                 std::to_string(sizeof addr.sun_path - 1) + " characters");
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size());
-    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    base::Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
-        throw_errno("socket for the API");
+        base::throw_errno("socket for the API");
     }
     unlink(path.c_str());  // a stale socket from an earlier run
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        throw HostError("cannot bind the API socket " + path + ": " + std::strerror(errno) +
-                        " (does its directory exist and is it writable?)");
+        throw base::HostError("cannot bind the API socket " + path + ": " + std::strerror(errno) +
+                              " (does its directory exist and is it writable?)");
     }
     chmod(path.c_str(), 0600);
     if (listen(fd.get(), 16) != 0) {
-        throw_errno("listen on the API socket " + path);
+        base::throw_errno("listen on the API socket " + path);
     }
     return fd;
 }
@@ -101,11 +101,11 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
       http_(nullptr, evhttp_free),
       stop_event_(nullptr, event_free) {
     if (!stop_fd_.valid() || base_ == nullptr) {
-        throw HostError("cannot set up the API's event loop");
+        throw base::HostError("cannot set up the API's event loop");
     }
     http_.reset(evhttp_new(base_.get()));
     if (http_ == nullptr) {
-        throw HostError("cannot set up the API's HTTP server");
+        throw base::HostError("cannot set up the API's HTTP server");
     }
     evhttp_set_max_body_size(http_.get(), kHardBodyLimit);
     evhttp_set_timeout(http_.get(), kTimeoutSeconds);
@@ -116,9 +116,9 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
         http_.get(),
         [](evhttp_request* req, void* self) { static_cast<ApiServer*>(self)->handle(req); }, this);
 
-    Fd listener = bind_unix_socket(socket_path_);
+    base::Fd listener = bind_unix_socket(socket_path_);
     if (evhttp_accept_socket(http_.get(), listener.get()) != 0) {
-        throw HostError("cannot serve the API socket " + socket_path_);
+        throw base::HostError("cannot serve the API socket " + socket_path_);
     }
     listener.release();  // evhttp closes it when it is freed
 
@@ -129,7 +129,7 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
         },
         base_.get()));
     if (stop_event_ == nullptr || event_add(stop_event_.get(), nullptr) != 0) {
-        throw HostError("cannot set up the API's stop event");
+        throw base::HostError("cannot set up the API's stop event");
     }
     // The socket accepts from here on: connections wait in its backlog
     // until the loop below picks them up.

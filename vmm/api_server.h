@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "vmm/fd.h"
+#include "base/fd.h"
 
 struct event_base;
 struct evhttp;
@@ -55,7 +55,7 @@ class ApiServer {
 
     VmController& controller_;
     std::string socket_path_;
-    Fd stop_fd_;  // an eventfd: written by the destructor to end the loop
+    base::Fd stop_fd_;  // an eventfd: written by the destructor to end the loop
     std::unique_ptr<event_base, void (*)(event_base*)> base_;
     std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
     std::unique_ptr<event, void (*)(event*)> stop_event_;

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "base/error.h"
+#include "x86/layout.h"
 
 namespace vmm {
 
@@ -19,12 +19,12 @@ std::uint64_t parse_unsigned(const std::string& option, const std::string& value
                              std::uint64_t max) {
     if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos ||
         value.size() > 12) {
-        throw InvalidInput(option + " wants a whole number, not '" + value + "'");
+        throw base::InvalidInput(option + " wants a whole number, not '" + value + "'");
     }
     const std::uint64_t n = std::stoull(value);
     if (n < min || n > max) {
-        throw InvalidInput(option + " " + value + " is out of range " + std::to_string(min) + ".." +
-                           std::to_string(max));
+        throw base::InvalidInput(option + " " + value + " is out of range " + std::to_string(min) +
+                                 ".." + std::to_string(max));
     }
     return n;
 }
@@ -39,7 +39,7 @@ SerialConfig parse_serial(const std::string& value) {
         s.kind = SerialConfig::Kind::kFile;
         s.path = value.substr(5);
     } else {
-        throw InvalidInput("--serial wants stdio, none or file:PATH, not '" + value + "'");
+        throw base::InvalidInput("--serial wants stdio, none or file:PATH, not '" + value + "'");
     }
     return s;
 }
@@ -47,7 +47,7 @@ SerialConfig parse_serial(const std::string& value) {
 EventsConfig parse_events(const std::string& value) {
     EventsConfig e;
     if (value.empty()) {
-        throw InvalidInput("--events wants a file descriptor number or a path");
+        throw base::InvalidInput("--events wants a file descriptor number or a path");
     }
     if (value.find_first_not_of("0123456789") == std::string::npos) {
         e.kind = EventsConfig::Kind::kFd;
@@ -68,7 +68,7 @@ std::vector<std::pair<std::string, std::string>> split_fields(const std::string&
         const std::size_t comma = std::min(value.find(',', start), value.size());
         const std::string field = value.substr(start, comma - start);
         if (field.empty()) {
-            throw InvalidInput(option + " '" + value + "' has an empty field");
+            throw base::InvalidInput(option + " '" + value + "' has an empty field");
         }
         const std::size_t eq = field.find('=');
         if (eq == std::string::npos) {
@@ -85,8 +85,8 @@ void check_device_id(const std::string& option, const std::string& id) {
     if (id.empty() || id.size() > 20 ||
         id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
             std::string::npos) {
-        throw InvalidInput(option + " id '" + id +
-                           "' must be 1-20 letters, digits, '-', '_' or '.'");
+        throw base::InvalidInput(option + " id '" + id +
+                                 "' must be 1-20 letters, digits, '-', '_' or '.'");
     }
 }
 
@@ -106,16 +106,17 @@ DiskConfig parse_disk(const std::string& value) {
         } else if (key == "direct" && flag) {
             d.direct = true;
         } else {
-            throw InvalidInput("--disk: unknown or malformed field '" + key +
-                               (flag ? "" : "=" + v) +
-                               "' (path=FILE[,id=NAME][,readonly][,ephemeral][,direct])");
+            throw base::InvalidInput("--disk: unknown or malformed field '" + key +
+                                     (flag ? "" : "=" + v) +
+                                     "' (path=FILE[,id=NAME][,readonly][,ephemeral][,direct])");
         }
     }
     if (d.path.empty()) {
-        throw InvalidInput("--disk '" + value + "' has no path=FILE");
+        throw base::InvalidInput("--disk '" + value + "' has no path=FILE");
     }
     if (d.read_only && d.ephemeral) {
-        throw InvalidInput("--disk " + d.path + ": readonly and ephemeral exclude each other");
+        throw base::InvalidInput("--disk " + d.path +
+                                 ": readonly and ephemeral exclude each other");
     }
     return d;
 }
@@ -126,13 +127,13 @@ std::array<std::uint8_t, 6> parse_mac(const std::string& text) {
     char tail;
     if (text.size() != 17 || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1],
                                          &b[2], &b[3], &b[4], &b[5], &tail) != 6) {
-        throw InvalidInput("--net mac '" + text + "' is not of the form 02:00:00:00:00:01");
+        throw base::InvalidInput("--net mac '" + text + "' is not of the form 02:00:00:00:00:01");
     }
     for (int i = 0; i < 6; ++i) {
         mac[i] = static_cast<std::uint8_t>(b[i]);
     }
     if (mac[0] & 1) {
-        throw InvalidInput("--net mac " + text + " is a multicast address");
+        throw base::InvalidInput("--net mac " + text + " is a multicast address");
     }
     return mac;
 }
@@ -148,12 +149,12 @@ NetConfig parse_net(const std::string& value) {
             check_device_id("--net", v);
             n.id = v;
         } else {
-            throw InvalidInput("--net: unknown or malformed field '" + key +
-                               "' (tap=NAME[,mac=MAC][,id=NAME])");
+            throw base::InvalidInput("--net: unknown or malformed field '" + key +
+                                     "' (tap=NAME[,mac=MAC][,id=NAME])");
         }
     }
     if (n.tap.empty()) {
-        throw InvalidInput("--net '" + value + "' has no tap=NAME");
+        throw base::InvalidInput("--net '" + value + "' has no tap=NAME");
     }
     return n;
 }
@@ -184,19 +185,19 @@ void apply_option(VmConfig& c, const std::string& name, const std::string& value
         if (value.empty() || value.size() > 64 ||
             value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                     "0123456789-_.") != std::string::npos) {
-            throw InvalidInput("--id wants 1-64 letters, digits, '-', '_' or '.', not '" + value +
-                               "'");
+            throw base::InvalidInput("--id wants 1-64 letters, digits, '-', '_' or '.', not '" +
+                                     value + "'");
         }
         c.id = value;
     } else {
-        throw InvalidInput("unknown option --" + name + " (see vmm --help)");
+        throw base::InvalidInput("unknown option --" + name + " (see vmm --help)");
     }
 }
 
 std::string read_text_file(const std::string& path) {
     std::ifstream in(path);
     if (!in) {
-        throw InvalidInput("cannot read config file " + path);
+        throw base::InvalidInput("cannot read config file " + path);
     }
     std::stringstream s;
     s << in.rdbuf();
@@ -245,7 +246,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
             return cl;
         }
         if (arg.rfind("--", 0) != 0) {
-            throw InvalidInput("unexpected argument '" + arg + "' (see vmm --help)");
+            throw base::InvalidInput("unexpected argument '" + arg + "' (see vmm --help)");
         }
         std::string name = arg.substr(2);
         std::string value;
@@ -257,14 +258,14 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         }
         if (name == "no-reboot") {
             if (inline_value) {
-                throw InvalidInput("--no-reboot takes no value");
+                throw base::InvalidInput("--no-reboot takes no value");
             }
             cl.config.no_reboot = true;
             continue;
         }
         if (!inline_value) {
             if (i + 1 >= args.size()) {
-                throw InvalidInput("--" + name + " needs a value (see vmm --help)");
+                throw base::InvalidInput("--" + name + " needs a value (see vmm --help)");
             }
             value = args[++i];
         }
@@ -283,22 +284,22 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
     try {
         j = nlohmann::json::parse(json_text);
     } catch (const nlohmann::json::parse_error& e) {
-        throw InvalidInput("config " + origin + " is not valid JSON: " + e.what());
+        throw base::InvalidInput("config " + origin + " is not valid JSON: " + e.what());
     }
     if (!j.is_object()) {
-        throw InvalidInput("config " + origin + " must be a JSON object");
+        throw base::InvalidInput("config " + origin + " must be a JSON object");
     }
     for (const auto& [key, value] : j.items()) {
         if (key == "no-reboot") {
             if (!value.is_boolean()) {
-                throw InvalidInput("config " + origin + ": no-reboot must be true or false");
+                throw base::InvalidInput("config " + origin + ": no-reboot must be true or false");
             }
             config.no_reboot = value.get<bool>();
         } else if ((key == "disk" || key == "net") && value.is_array()) {
             for (const auto& item : value) {
                 if (!item.is_string()) {
-                    throw InvalidInput("config " + origin + ": " + key +
-                                       " must hold strings like the command-line option");
+                    throw base::InvalidInput("config " + origin + ": " + key +
+                                             " must hold strings like the command-line option");
                 }
                 apply_option(config, key, item.get<std::string>());
             }
@@ -307,24 +308,24 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
         } else if (value.is_number_unsigned()) {
             apply_option(config, key, std::to_string(value.get<std::uint64_t>()));
         } else {
-            throw InvalidInput("config " + origin + ": " + key +
-                               " must be a string or a non-negative number");
+            throw base::InvalidInput("config " + origin + ": " + key +
+                                     " must be a string or a non-negative number");
         }
     }
 }
 
 void validate(const VmConfig& config) {
     if (config.kernel.empty()) {
-        throw InvalidInput("no kernel given: pass --kernel PATH (see vmm --help)");
+        throw base::InvalidInput("no kernel given: pass --kernel PATH (see vmm --help)");
     }
     if (config.cmdline.find('\0') != std::string::npos) {
-        throw InvalidInput("--cmdline contains a NUL byte");
+        throw base::InvalidInput("--cmdline contains a NUL byte");
     }
     // One virtio window and interrupt each: the disks, the cards and the RNG.
     if (config.disks.size() + config.nets.size() + 1 > layout::kMaxVirtioDevices) {
-        throw InvalidInput("too many devices: at most " +
-                           std::to_string(layout::kMaxVirtioDevices - 1) +
-                           " disks and network cards together");
+        throw base::InvalidInput("too many devices: at most " +
+                                 std::to_string(layout::kMaxVirtioDevices - 1) +
+                                 " disks and network cards together");
     }
     std::vector<std::string> ids;
     for (const DiskConfig& d : config.disks) {
@@ -336,7 +337,7 @@ void validate(const VmConfig& config) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
         for (std::size_t j = i + 1; j < ids.size(); ++j) {
             if (!ids[i].empty() && ids[i] == ids[j]) {
-                throw InvalidInput("device id '" + ids[i] + "' is used twice");
+                throw base::InvalidInput("device id '" + ids[i] + "' is used twice");
             }
         }
     }

@@ -9,14 +9,14 @@
 #include <chrono>
 #include <cstdint>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
 ConsoleInput::ConsoleInput(int input_fd, Feed feed)
     : input_fd_(input_fd), feed_(std::move(feed)), stop_event_(eventfd(0, EFD_CLOEXEC)) {
     if (!stop_event_.valid()) {
-        throw_errno("eventfd for the console thread");
+        base::throw_errno("eventfd for the console thread");
     }
     if (isatty(input_fd_) && tcgetattr(input_fd_, &saved_tty_) == 0) {
         termios raw = saved_tty_;

@@ -8,7 +8,7 @@
 #include <span>
 #include <thread>
 
-#include "vmm/fd.h"
+#include "base/fd.h"
 
 namespace vmm {
 
@@ -27,7 +27,7 @@ class ConsoleInput {
 
     int input_fd_;
     Feed feed_;
-    Fd stop_event_;
+    base::Fd stop_event_;
     bool restore_tty_ = false;
     termios saved_tty_{};
     std::thread thread_;

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -17,8 +17,8 @@ EventLog::EventLog(const EventsConfig& config, std::string vm_id) : vm_id_(std::
             return;
         case EventsConfig::Kind::kFd:
             if (fcntl(config.fd, F_GETFD) < 0) {
-                throw InvalidInput("--events " + std::to_string(config.fd) +
-                                   ": not an open file descriptor");
+                throw base::InvalidInput("--events " + std::to_string(config.fd) +
+                                         ": not an open file descriptor");
             }
             fd_.reset(dup(config.fd));
             close(config.fd);
@@ -26,7 +26,7 @@ EventLog::EventLog(const EventsConfig& config, std::string vm_id) : vm_id_(std::
         case EventsConfig::Kind::kPath:
             fd_.reset(open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
             if (!fd_.valid()) {
-                throw InvalidInput("--events " + config.path + ": " + std::strerror(errno));
+                throw base::InvalidInput("--events " + config.path + ": " + std::strerror(errno));
             }
             break;
     }

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/fd.h"
 #include "vmm/config.h"
-#include "vmm/fd.h"
 
 namespace vmm {
 
@@ -22,7 +22,7 @@ class EventLog {
 
   private:
     std::mutex mutex_;
-    Fd fd_;
+    base::Fd fd_;
     bool enabled_ = false;
     std::string vm_id_;
 };

@@ -2,20 +2,20 @@
 
 #include "boot/kernel_loader.h"
 #include "firmware/acpi.h"
-#include "firmware/mptable.h"
+#include "x86/mptable.h"
 
 namespace vmm {
 
-GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config,
+GuestEntry prepare_guest_memory(base::GuestMemory& memory, const VmConfig& config,
                                 const GuestDevices& devices) {
     firmware::AcpiConfig acpi;
     acpi.vcpus = config.vcpus;
     acpi.virtio = devices.virtio;
-    const GuestAddress rsdp = firmware::write_acpi_tables(memory, acpi);
+    const base::GuestAddress rsdp = firmware::write_acpi_tables(memory, acpi);
     // The MP table holds at most kMpTableMaxVcpus CPUs in its 1 KiB; larger
     // guests find their CPUs in the MADT alone (every kernel we boot has ACPI).
-    if (config.vcpus <= firmware::kMpTableMaxVcpus) {
-        firmware::write_mptable(memory, config.vcpus);
+    if (config.vcpus <= x86::kMpTableMaxVcpus) {
+        x86::write_mptable(memory, config.vcpus);
     }
 
     boot::LoadOptions options;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "firmware/acpi.h"
 #include "vmm/config.h"
-#include "vmm/guest_memory.h"
 
 namespace vmm {
 
@@ -27,7 +27,7 @@ struct GuestDevices {
 };
 
 // Throws InvalidInput for a missing, corrupt or oversized kernel or initrd.
-GuestEntry prepare_guest_memory(GuestMemory& memory, const VmConfig& config,
+GuestEntry prepare_guest_memory(base::GuestMemory& memory, const VmConfig& config,
                                 const GuestDevices& devices);
 
 }  // namespace vmm

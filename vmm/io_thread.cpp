@@ -8,15 +8,15 @@
 #include <cstdio>
 #include <cstring>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
 IoThread::IoThread(unsigned ring_entries)
-    : ring_(std::make_unique<storage::IoRing>(ring_entries)),
+    : ring_(std::make_unique<base::IoRing>(ring_entries)),
       wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!wake_.valid()) {
-        throw_errno("eventfd for the I/O thread");
+        base::throw_errno("eventfd for the I/O thread");
     }
     watch(wake_.get(), [] {});
 }

@@ -1,6 +1,6 @@
 #pragma once
 // IoThread: the one thread per VM that drives every virtio device. It owns
-// the io_uring (storage::IoRing) through which all device I/O goes: the
+// the io_uring (base::IoRing) through which all device I/O goes: the
 // queue-kick eventfds are polled through it, disk requests and tap frames
 // are submitted to it, and their completions run on this thread.
 //
@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "storage/io_ring.h"
-#include "vmm/fd.h"
+#include "base/fd.h"
+#include "base/io_ring.h"
 
 namespace vmm {
 
@@ -25,7 +25,7 @@ class IoThread {
     IoThread(const IoThread&) = delete;
     IoThread& operator=(const IoThread&) = delete;
 
-    storage::IoRing& ring() { return *ring_; }
+    base::IoRing& ring() { return *ring_; }
 
     // Before start(): each time eventfd `fd` is signalled, drain it and call
     // `on_signal` on the I/O thread.
@@ -49,8 +49,8 @@ class IoThread {
     void arm(Watch& w);
     void loop();
 
-    std::unique_ptr<storage::IoRing> ring_;
-    Fd wake_;  // signalled by stop()
+    std::unique_ptr<base::IoRing> ring_;
+    base::Fd wake_;  // signalled by stop()
     std::vector<std::unique_ptr<Watch>> watches_;
     std::vector<std::function<void()>> start_hooks_;
     std::vector<std::function<void()>> round_hooks_;

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <utility>
 
-#include "boot/hex.h"
-#include "vmm/error.h"
+#include "base/error.h"
+#include "base/hex.h"
 
 namespace vmm {
 
@@ -62,7 +62,7 @@ constexpr RequiredCap kRequiredCaps[] = {
 template <typename Arg>
 void checked_ioctl(int fd, unsigned long request, Arg arg, const std::string& what) {
     if (ioctl(fd, request, arg) < 0) {
-        throw_errno(what);
+        base::throw_errno(what);
     }
 }
 
@@ -72,15 +72,15 @@ Kvm::Kvm() {
     fd_.reset(open("/dev/kvm", O_RDWR | O_CLOEXEC));
     if (!fd_.valid()) {
         const int err = errno;
-        throw HostError(std::string("cannot open /dev/kvm: ") + std::strerror(err) +
-                        (err == ENOENT ? " (no KVM here: load kvm-intel/kvm-amd or use "
-                                         "scripts/kvm-sandbox)"
-                                       : " (is this user in the kvm group?)"));
+        throw base::HostError(std::string("cannot open /dev/kvm: ") + std::strerror(err) +
+                              (err == ENOENT ? " (no KVM here: load kvm-intel/kvm-amd or use "
+                                               "scripts/kvm-sandbox)"
+                                             : " (is this user in the kvm group?)"));
     }
     const int version = ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
     if (version != KVM_API_VERSION) {
-        throw HostError("KVM API version " + std::to_string(version) + ", need " +
-                        std::to_string(KVM_API_VERSION));
+        throw base::HostError("KVM API version " + std::to_string(version) + ", need " +
+                              std::to_string(KVM_API_VERSION));
     }
     std::string missing;
     for (const auto& c : kRequiredCaps) {
@@ -89,11 +89,11 @@ Kvm::Kvm() {
         }
     }
     if (!missing.empty()) {
-        throw HostError("this host's KVM lacks " + missing);
+        throw base::HostError("this host's KVM lacks " + missing);
     }
     const int size = ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
     if (size <= 0) {
-        throw_errno("KVM_GET_VCPU_MMAP_SIZE");
+        base::throw_errno("KVM_GET_VCPU_MMAP_SIZE");
     }
     vcpu_mmap_size_ = static_cast<std::size_t>(size);
 
@@ -109,10 +109,10 @@ Kvm::Kvm() {
             return;
         }
         if (errno != E2BIG) {
-            throw_errno("KVM_GET_SUPPORTED_CPUID");
+            base::throw_errno("KVM_GET_SUPPORTED_CPUID");
         }
     }
-    throw HostError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+    throw base::HostError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
 int Kvm::check_extension(long capability) const {
@@ -129,11 +129,11 @@ VmFd::VmFd(const Kvm& kvm) {
     for (int tries = 0; tries < 10 && !fd_.valid(); ++tries) {
         fd_.reset(ioctl(kvm.fd(), KVM_CREATE_VM, 0));
         if (!fd_.valid() && errno != EINTR) {
-            throw_errno("KVM_CREATE_VM");
+            base::throw_errno("KVM_CREATE_VM");
         }
     }
     if (!fd_.valid()) {
-        throw HostError("KVM_CREATE_VM: interrupted 10 times");
+        throw base::HostError("KVM_CREATE_VM: interrupted 10 times");
     }
 }
 
@@ -173,7 +173,7 @@ void VmFd::add_ioeventfd(std::uint64_t addr, std::uint32_t datamatch, int eventf
     io.datamatch = datamatch;
     io.fd = eventfd;
     io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
-    checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "KVM_IOEVENTFD at " + boot::hex(addr));
+    checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "KVM_IOEVENTFD at " + base::hex(addr));
 }
 
 void VmFd::add_irqfd(int eventfd, std::uint32_t gsi) {
@@ -186,12 +186,12 @@ void VmFd::add_irqfd(int eventfd, std::uint32_t gsi) {
 VcpuFd::VcpuFd(const Kvm& kvm, const VmFd& vm, unsigned index) : index_(index) {
     fd_.reset(ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(index)));
     if (!fd_.valid()) {
-        throw_errno("KVM_CREATE_VCPU " + std::to_string(index));
+        base::throw_errno("KVM_CREATE_VCPU " + std::to_string(index));
     }
     run_size_ = kvm.vcpu_mmap_size();
     void* p = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
     if (p == MAP_FAILED) {
-        throw_errno("mmap of vCPU " + std::to_string(index) + " run state");
+        base::throw_errno("mmap of vCPU " + std::to_string(index) + " run state");
     }
     run_ = static_cast<kvm_run*>(p);
 }
@@ -243,11 +243,11 @@ void VcpuFd::set_msrs(const std::vector<kvm_msr_entry>& msrs) {
     std::memcpy(buf.data() + sizeof(VarHeader), msrs.data(), n * sizeof(kvm_msr_entry));
     const int set = ioctl(fd_.get(), kSetMsrs, buf.data());
     if (set < 0) {
-        throw_errno("KVM_SET_MSRS");
+        base::throw_errno("KVM_SET_MSRS");
     }
     if (static_cast<std::uint32_t>(set) != n) {
-        throw HostError("KVM_SET_MSRS: MSR " +
-                        boot::hex(msrs[static_cast<std::size_t>(set)].index) + " refused");
+        throw base::HostError("KVM_SET_MSRS: MSR " +
+                              base::hex(msrs[static_cast<std::size_t>(set)].index) + " refused");
     }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Thin RAII wrappers over the KVM ioctls: the system (/dev/kvm), one VM and
-// its vCPUs. Setup calls throw HostError naming the ioctl (vmm/error.h);
+// its vCPUs. Setup calls throw HostError naming the ioctl (base/error.h);
 // KVM_RUN returns its result, since a guest's exit is not an error of ours.
 
 #include <linux/kvm.h>
@@ -10,14 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "vmm/fd.h"
+#include "base/fd.h"
+#include "x86/cpuid.h"
 
 namespace vmm {
 
-// kvm_cpuid2 with room for its entries.
-struct CpuidEntries {
-    std::vector<kvm_cpuid_entry2> entries;
-};
+using x86::CpuidEntries;
 
 class Kvm {
   public:
@@ -32,7 +30,7 @@ class Kvm {
     const CpuidEntries& supported_cpuid() const { return supported_cpuid_; }
 
   private:
-    Fd fd_;
+    base::Fd fd_;
     std::size_t vcpu_mmap_size_ = 0;
     CpuidEntries supported_cpuid_;
 };
@@ -55,7 +53,7 @@ class VmFd {
     void add_irqfd(int eventfd, std::uint32_t gsi);
 
   private:
-    Fd fd_;
+    base::Fd fd_;
 };
 
 class VcpuFd {
@@ -85,7 +83,7 @@ class VcpuFd {
     void set_lapic(const kvm_lapic_state& lapic);
 
   private:
-    Fd fd_;
+    base::Fd fd_;
     unsigned index_;
     kvm_run* run_ = nullptr;
     std::size_t run_size_ = 0;

@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/error.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
 #include "guest/boot_progress.h"
 #include "vmm/cpu_setup.h"
-#include "vmm/error.h"
 #include "vmm/guest_setup.h"
+#include "x86/ram.h"
 
 namespace vmm {
 
@@ -30,7 +31,7 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 Machine::Machine(const VmConfig& config, EventLog& events)
     : config_(config),
       events_(events),
-      memory_(config.memory_mib << 20),
+      memory_(config.memory_mib << 20, x86::kRamHole),
       devices_(config_,
                PlatformCallbacks{
                    .irq = [this](std::uint32_t gsi, bool high) { return set_irq_line(gsi, high); },
@@ -42,8 +43,9 @@ Machine::Machine(const VmConfig& config, EventLog& events)
                }) {
     const int max_vcpus = kvm_.max_vcpus();
     if (max_vcpus > 0 && config_.vcpus > static_cast<unsigned>(max_vcpus)) {
-        throw InvalidInput("--vcpus " + std::to_string(config_.vcpus) +
-                           " is more than KVM allows here (" + std::to_string(max_vcpus) + ")");
+        throw base::InvalidInput("--vcpus " + std::to_string(config_.vcpus) +
+                                 " is more than KVM allows here (" + std::to_string(max_vcpus) +
+                                 ")");
     }
     VcpuRunner::install_kick_signal();
     io_ = std::make_unique<IoThread>();

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "vmm/api_server.h"
 #include "vmm/config.h"
 #include "vmm/events.h"
-#include "vmm/guest_memory.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/platform_devices.h"
@@ -93,7 +93,7 @@ class Machine : public VmController {
     const VmConfig config_;
     EventLog& events_;
     Kvm kvm_;
-    GuestMemory memory_;
+    base::GuestMemory memory_;
     PlatformDevices devices_;
     // The I/O thread is stopped (and its ring drained) before the virtio
     // devices go: ~Machine resets it first.

@@ -8,10 +8,10 @@
 #include <optional>
 #include <thread>
 
+#include "base/error.h"
 #include "vmm/api_server.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
-#include "vmm/error.h"
 #include "vmm/events.h"
 #include "vmm/machine.h"
 #include "vmm/thread_stacks.h"
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     vmm::CommandLine cl;
     try {
         cl = vmm::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         std::fprintf(stderr, "vmm: %s\n", e.what());
         return vmm::kExitInvalidInput;
     }
@@ -98,14 +98,24 @@ int main(int argc, char** argv) {
     try {
         vmm::set_thread_stack_size();  // before the first thread starts
         return run_vm(cl.config);
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         std::fprintf(stderr, "vmm: %s\n", e.what());
         return vmm::kExitInvalidInput;
-    } catch (const vmm::HostError& e) {
+    } catch (const base::HostError& e) {
         std::fprintf(stderr, "vmm: %s\n", e.what());
         return vmm::kExitHostError;
+    } catch (const base::InternalError& e) {
+        std::fprintf(stderr, "vmm: internal error (a bug in the vmm, please report it): %s\n",
+                     e.what());
+        return vmm::kExitHostError;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "vmm: out of memory while setting up the VM\n");
+        return vmm::kExitHostError;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "vmm: unexpected error: %s\n", e.what());
+        // Library exceptions are converted where they arise (base/error.h);
+        // one that got here is a bug of ours just the same.
+        std::fprintf(stderr, "vmm: internal error (a bug in the vmm, please report it): %s\n",
+                     e.what());
         return vmm::kExitHostError;
     }
 }

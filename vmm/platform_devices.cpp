@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/error.h"
 #include "devices/acpi_pm.h"
 #include "devices/boot_progress_port.h"
 #include "devices/i8042.h"
@@ -13,8 +14,7 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace vmm {
 
@@ -50,8 +50,8 @@ PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callb
             serial_out_.reset(
                 open(config.serial.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
             if (!serial_out_.valid()) {
-                throw InvalidInput("--serial file:" + config.serial.path + ": " +
-                                   std::strerror(errno));
+                throw base::InvalidInput("--serial file:" + config.serial.path + ": " +
+                                         std::strerror(errno));
             }
             break;
         case SerialConfig::Kind::kNone:

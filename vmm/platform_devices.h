@@ -1,5 +1,5 @@
 #pragma once
-// The legacy platform devices of the machine in firmware/layout.h, built and
+// The legacy platform devices of the machine in x86/layout.h, built and
 // wired in one place: each device with its port range on the bus, its
 // interrupt line and its callbacks into the machine.
 
@@ -9,9 +9,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/fd.h"
 #include "devices/bus.h"
 #include "vmm/config.h"
-#include "vmm/fd.h"
 
 namespace devices {
 class Serial;
@@ -54,7 +54,7 @@ class PlatformDevices {
 
   private:
     PlatformCallbacks callbacks_;
-    Fd serial_out_;  // where the console's output goes (a dup of stdout, or a file)
+    base::Fd serial_out_;  // where the console's output goes (a dup of stdout, or a file)
 };
 
 }  // namespace vmm

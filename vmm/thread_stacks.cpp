@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <string>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -21,7 +21,7 @@ void set_thread_stack_size(std::size_t bytes) {
     }
     if (err != 0) {
         errno = err;
-        throw_errno("setting the threads' stack size to " + std::to_string(bytes) + " bytes");
+        base::throw_errno("setting the threads' stack size to " + std::to_string(bytes) + " bytes");
     }
 }
 

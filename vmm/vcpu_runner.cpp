@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "boot/hex.h"
+#include "base/hex.h"
 
 namespace vmm {
 
@@ -178,7 +178,7 @@ void VcpuRunner::loop() {
             case KVM_EXIT_FAIL_ENTRY:
                 on_stop_(VcpuStop::kInternalError,
                          "KVM could not enter the guest (hardware entry failure reason " +
-                             boot::hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" +
+                             base::hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" +
                              describe_registers());
                 return;
             case KVM_EXIT_INTERNAL_ERROR:

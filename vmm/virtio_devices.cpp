@@ -3,12 +3,12 @@
 #include <cstdio>
 #include <cstring>
 
-#include "boot/hex.h"
+#include "base/hex.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
-#include "firmware/layout.h"
 #include "storage/disk.h"
+#include "x86/layout.h"
 
 namespace vmm {
 
@@ -43,7 +43,7 @@ class DiskErrorReporter {
 
 }  // namespace
 
-VirtioDevices::VirtioDevices(const VmConfig& config, GuestMemory& memory, IoThread& io,
+VirtioDevices::VirtioDevices(const VmConfig& config, base::GuestMemory& memory, IoThread& io,
                              devices::Bus& mmio, EventLog& events) {
     io.on_start([] { devices::virtio::VirtioDevice::defer_interrupts_on_this_thread(); });
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
@@ -101,7 +101,7 @@ std::vector<firmware::VirtioMmioWindow> VirtioDevices::windows() const {
 std::string VirtioDevices::cmdline_entries() const {
     std::string out;
     for (const Slot& s : slots_) {
-        out += " virtio_mmio.device=4K@" + boot::hex(s.window.addr) + ":" +
+        out += " virtio_mmio.device=4K@" + base::hex(s.window.addr) + ":" +
                std::to_string(s.window.gsi);
     }
     return out;

@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "devices/bus.h"
 #include "devices/virtio/mmio_transport.h"
 #include "firmware/acpi.h"
 #include "vmm/config.h"
 #include "vmm/events.h"
-#include "vmm/guest_memory.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 
@@ -29,8 +29,8 @@ class VirtioDevices {
   public:
     // Opens every disk and tap (InvalidInput naming the one that failed),
     // maps the windows on `mmio` and has `io` watch the queue kicks.
-    VirtioDevices(const VmConfig& config, GuestMemory& memory, IoThread& io, devices::Bus& mmio,
-                  EventLog& events);
+    VirtioDevices(const VmConfig& config, base::GuestMemory& memory, IoThread& io,
+                  devices::Bus& mmio, EventLog& events);
 
     // For the ACPI DSDT.
     std::vector<firmware::VirtioMmioWindow> windows() const;

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "base/join.h"
+
 namespace devices::virtio {
 
 namespace {
@@ -73,25 +75,10 @@ const char* op_name(blk::Request::Kind kind) {
     return "?";
 }
 
-// Completes once every part of a multi-range request did; the first error wins.
-struct Join {
-    std::size_t remaining;
-    int result = 0;
-    std::function<void(int)> done;
-    void part_done(int r) {
-        if (r < 0 && result == 0) {
-            result = r;
-        }
-        if (--remaining == 0) {
-            done(result);
-        }
-    }
-};
-
 }  // namespace
 
 BlockDevice::BlockDevice(std::string name, std::string id, std::unique_ptr<storage::Disk> disk,
-                         vmm::GuestMemory& memory, ErrorSink on_error)
+                         base::GuestMemory& memory, ErrorSink on_error)
     : VirtioDevice(DeviceType::kBlock, std::move(name), features_for(*disk), 1, memory),
       id_(std::move(id)),
       disk_(std::move(disk)),
@@ -203,9 +190,7 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
             const bool discard = r.kind == K::kDiscard;
             (discard ? counters_.discards : counters_.write_zeroes)
                 .fetch_add(1, std::memory_order_relaxed);
-            auto join = std::make_shared<Join>();
-            join->remaining = r.ranges.size();
-            join->done = done;
+            auto join = std::make_shared<base::CompletionJoin>(done, r.ranges.size());
             for (const blk::Range& range : r.ranges) {
                 auto part = [join](int result) { join->part_done(result); };
                 if (range.length == 0) {

@@ -27,7 +27,7 @@ class BlockDevice final : public VirtioDevice {
     // `id` is what GET_ID answers (the guest's /sys/block/vdX/serial);
     // at most 20 bytes are used.
     BlockDevice(std::string name, std::string id, std::unique_ptr<storage::Disk> disk,
-                vmm::GuestMemory& memory, ErrorSink on_error);
+                base::GuestMemory& memory, ErrorSink on_error);
     ~BlockDevice() override;
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;

@@ -4,10 +4,12 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base/error.h"
+
 namespace devices::virtio {
 
 VirtioDevice::VirtioDevice(DeviceType type, std::string name, std::uint64_t device_features,
-                           unsigned queue_count, vmm::GuestMemory& memory)
+                           unsigned queue_count, base::GuestMemory& memory)
     : memory_(memory),
       type_(type),
       name_(std::move(name)),
@@ -16,7 +18,7 @@ VirtioDevice::VirtioDevice(DeviceType type, std::string name, std::uint64_t devi
                         feature::bit(feature::kRingIndirectDesc)),
       queues_(queue_count) {
     if (queue_count > 32) {
-        throw std::invalid_argument(name_ + ": at most 32 queues per device");
+        throw base::InternalError(name_ + ": at most 32 queues per device");
     }
 }
 

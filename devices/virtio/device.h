@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/queue.h"
-#include "vmm/guest_memory.h"
 
 namespace devices::virtio {
 
@@ -62,7 +62,7 @@ class VirtioDevice {
     // `device_features` are the type's own bits; the transport-level ones
     // (VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC) are added here.
     VirtioDevice(DeviceType type, std::string name, std::uint64_t device_features,
-                 unsigned queue_count, vmm::GuestMemory& memory);
+                 unsigned queue_count, base::GuestMemory& memory);
     virtual ~VirtioDevice() = default;
     VirtioDevice(const VirtioDevice&) = delete;
     VirtioDevice& operator=(const VirtioDevice&) = delete;
@@ -71,7 +71,7 @@ class VirtioDevice {
     const std::string& name() const { return name_; }
     std::uint64_t offered_features() const { return offered_features_; }
     std::recursive_mutex& lock() const { return mutex_; }
-    vmm::GuestMemory& memory() const { return memory_; }
+    base::GuestMemory& memory() const { return memory_; }
 
     // Where interrupts go (the transport's irqfd). Set once before the guest runs.
     void set_interrupt_sink(std::function<void()> raise) { raise_interrupt_ = std::move(raise); }
@@ -144,7 +144,7 @@ class VirtioDevice {
     virtual void on_notify(unsigned index) = 0;
     virtual void on_reset() {}
 
-    vmm::GuestMemory& memory_;
+    base::GuestMemory& memory_;
     std::atomic<std::uint64_t> bad_requests_{0};  // chains the driver got wrong
 
   private:

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace devices::virtio {
 
@@ -48,10 +48,10 @@ std::uint64_t with_high(std::uint64_t v, std::uint32_t high) {
     return (v & 0xFFFF'FFFFull) | (std::uint64_t{high} << 32);
 }
 
-vmm::Fd make_eventfd() {
-    vmm::Fd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+base::Fd make_eventfd() {
+    base::Fd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!fd.valid()) {
-        vmm::throw_errno("eventfd for a virtio device");
+        base::throw_errno("eventfd for a virtio device");
     }
     return fd;
 }
@@ -252,7 +252,7 @@ void MmioTransport::write_status(std::uint32_t value) {
         } else {
             // One kick per queue: the I/O thread looks at every queue once
             // (buffers posted before DRIVER_OK, receive buffers to fill).
-            for (const vmm::Fd& fd : kick_fds_) {
+            for (const base::Fd& fd : kick_fds_) {
                 signal(fd.get());
             }
         }
@@ -273,7 +273,7 @@ void MmioTransport::reset_locked() {
 void MmioTransport::reset() {
     std::lock_guard lock(device_->lock());
     reset_locked();
-    for (const vmm::Fd& fd : kick_fds_) {
+    for (const base::Fd& fd : kick_fds_) {
         drain(fd.get());
     }
     config_generation_ = 0;

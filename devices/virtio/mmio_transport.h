@@ -19,9 +19,9 @@
 #include <span>
 #include <vector>
 
+#include "base/fd.h"
 #include "devices/bus.h"
 #include "devices/virtio/device.h"
-#include "vmm/fd.h"
 
 namespace devices::virtio {
 
@@ -45,7 +45,7 @@ class MmioTransport final : public BusDevice {
     VirtioDevice& device() { return *device_; }
     const std::shared_ptr<VirtioDevice>& device_ptr() const { return device_; }
     // One per queue, in queue order: signalled on each driver notification.
-    const std::vector<vmm::Fd>& kick_fds() const { return kick_fds_; }
+    const std::vector<base::Fd>& kick_fds() const { return kick_fds_; }
     // Signalled to interrupt the driver.
     int irq_fd() const { return irq_fd_.get(); }
 
@@ -58,8 +58,8 @@ class MmioTransport final : public BusDevice {
     static void signal(int fd);
 
     std::shared_ptr<VirtioDevice> device_;
-    std::vector<vmm::Fd> kick_fds_;
-    vmm::Fd irq_fd_;
+    std::vector<base::Fd> kick_fds_;
+    base::Fd irq_fd_;
 
     // Register state, under device_->lock().
     std::uint32_t status_ = 0;

@@ -65,8 +65,7 @@ std::size_t scatter(const std::vector<Buffer>& buffers, std::size_t skip,
 }  // namespace
 
 NetDevice::NetDevice(std::string name, std::unique_ptr<net::Tap> tap,
-                     std::array<std::uint8_t, 6> mac, storage::IoRing& ring,
-                     vmm::GuestMemory& memory)
+                     std::array<std::uint8_t, 6> mac, base::IoRing& ring, base::GuestMemory& memory)
     : VirtioDevice(DeviceType::kNet, std::move(name), kFeatures, 2, memory),
       tap_(std::move(tap)),
       mac_(mac),

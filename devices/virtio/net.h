@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "base/io_ring.h"
 #include "devices/virtio/device.h"
 #include "net/tap.h"
-#include "storage/io_ring.h"
 
 namespace devices::virtio {
 
@@ -34,7 +34,7 @@ class NetDevice final : public VirtioDevice {
 
     // `ring` is the I/O thread's; every call into it happens on that thread.
     NetDevice(std::string name, std::unique_ptr<net::Tap> tap, std::array<std::uint8_t, 6> mac,
-              storage::IoRing& ring, vmm::GuestMemory& memory);
+              base::IoRing& ring, base::GuestMemory& memory);
     ~NetDevice() override;
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
@@ -58,7 +58,7 @@ class NetDevice final : public VirtioDevice {
 
     std::unique_ptr<net::Tap> tap_;
     const std::array<std::uint8_t, 6> mac_;
-    storage::IoRing& ring_;
+    base::IoRing& ring_;
 
     // Receive state, under lock().
     std::vector<std::uint8_t> frame_;  // the bounce buffer

@@ -5,7 +5,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "vmm/error.h"
+#include "base/error.h"
+#include "base/hex.h"
 
 namespace devices::virtio {
 
@@ -30,12 +31,6 @@ static_assert(sizeof(UsedElem) == 8);
 
 constexpr std::uint64_t kRingHeader = 4;  // flags + idx
 
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
-
 bool power_of_two(std::uint32_t v) {
     return v != 0 && (v & (v - 1)) == 0;
 }
@@ -59,8 +54,8 @@ std::uint64_t Chain::writable_bytes() const {
 
 Queue::Queue(std::uint16_t max_size) : max_size_(max_size), size_(max_size) {
     if (!power_of_two(max_size) || max_size > kSpecMaxSize) {
-        throw vmm::InvalidInput("virtqueue max size " + std::to_string(max_size) +
-                                " is not a power of two in [1, 32768]");
+        throw base::InvalidInput("virtqueue max size " + std::to_string(max_size) +
+                                 " is not a power of two in [1, 32768]");
     }
 }
 
@@ -88,7 +83,7 @@ void Queue::set_used_addr(std::uint64_t addr) {
     }
 }
 
-bool Queue::activate(const vmm::GuestMemory& mem, std::string* why) {
+bool Queue::activate(const base::GuestMemory& mem, std::string* why) {
     auto fail = [why](std::string reason) {
         if (why != nullptr) {
             *why = std::move(reason);
@@ -112,11 +107,11 @@ bool Queue::activate(const vmm::GuestMemory& mem, std::string* why) {
     };
     for (const Ring& r : rings) {
         if (r.addr % r.align != 0) {
-            return fail(std::string(r.name) + " at " + hex(r.addr) + " is not " +
+            return fail(std::string(r.name) + " at " + base::hex(r.addr) + " is not " +
                         std::to_string(r.align) + "-byte aligned");
         }
         if (!mem.contains(r.addr, r.bytes)) {
-            return fail(std::string(r.name) + " at " + hex(r.addr) + " (" +
+            return fail(std::string(r.name) + " at " + base::hex(r.addr) + " (" +
                         std::to_string(r.bytes) + " bytes) is not inside guest RAM");
         }
     }
@@ -156,7 +151,7 @@ Queue::PopResult Queue::broken_result(std::string why) {
     return r;
 }
 
-Queue::PopResult Queue::pop(vmm::GuestMemory& mem) {
+Queue::PopResult Queue::pop(base::GuestMemory& mem) {
     can_undo_ = false;
     if (!ready_) {
         return {};
@@ -212,7 +207,7 @@ Queue::PopResult Queue::pop(vmm::GuestMemory& mem) {
     return r;
 }
 
-bool Queue::read_chain(vmm::GuestMemory& mem, std::uint16_t head, PopResult& out) const {
+bool Queue::read_chain(base::GuestMemory& mem, std::uint16_t head, PopResult& out) const {
     auto bad = [&out](std::string why) {
         out.error = std::move(why);
         return false;
@@ -253,7 +248,7 @@ bool Queue::read_chain(vmm::GuestMemory& mem, std::uint16_t head, PopResult& out
                            std::to_string(16 * kMaxIndirectDescriptors) + "]");
             }
             if (!mem.contains(d->addr, d->len)) {
-                return bad("indirect table at " + hex(d->addr) + " is not inside guest RAM");
+                return bad("indirect table at " + base::hex(d->addr) + " is not inside guest RAM");
             }
             // The WRITE flag of the descriptor naming the table means nothing.
             table = d->addr;
@@ -275,7 +270,7 @@ bool Queue::read_chain(vmm::GuestMemory& mem, std::uint16_t head, PopResult& out
             }
             const auto host = mem.span(d->addr, d->len);
             if (!host) {
-                return bad("buffer at " + hex(d->addr) + " (" + std::to_string(d->len) +
+                return bad("buffer at " + base::hex(d->addr) + " (" + std::to_string(d->len) +
                            " bytes) is not inside guest RAM");
             }
             (writable ? out.chain.writable : out.chain.readable).push_back({d->addr, *host});
@@ -298,11 +293,11 @@ void Queue::undo_pop() {
     }
 }
 
-bool Queue::push(vmm::GuestMemory& mem, std::uint16_t head, std::uint32_t written) {
+bool Queue::push(base::GuestMemory& mem, std::uint16_t head, std::uint32_t written) {
     if (!ready_) {
         return false;
     }
-    const vmm::GuestAddress elem = used_addr_ + kRingHeader + 8ull * (next_used_ & (size_ - 1));
+    const base::GuestAddress elem = used_addr_ + kRingHeader + 8ull * (next_used_ & (size_ - 1));
     if (!mem.write_obj(elem, UsedElem{head, written})) {
         return false;
     }
@@ -319,7 +314,7 @@ bool Queue::push(vmm::GuestMemory& mem, std::uint16_t head, std::uint32_t writte
     return true;
 }
 
-bool Queue::needs_interrupt(vmm::GuestMemory& mem) {
+bool Queue::needs_interrupt(base::GuestMemory& mem) {
     // Our used idx store must be ordered before the load of used_event /
     // avail flags, or we may miss the driver re-enabling interrupts.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -349,7 +344,7 @@ bool Queue::needs_interrupt(vmm::GuestMemory& mem) {
     return (*flags & kAvailNoInterrupt) == 0;
 }
 
-bool Queue::enable_notifications(vmm::GuestMemory& mem) {
+bool Queue::enable_notifications(base::GuestMemory& mem) {
     notifications_enabled_ = true;
     if (!ready_) {
         return false;
@@ -368,7 +363,7 @@ bool Queue::enable_notifications(vmm::GuestMemory& mem) {
     return *avail_idx != next_avail_;
 }
 
-void Queue::disable_notifications(vmm::GuestMemory& mem) {
+void Queue::disable_notifications(base::GuestMemory& mem) {
     notifications_enabled_ = false;
     if (ready_ && !event_idx_) {
         mem.write_obj<std::uint16_t>(used_addr_, kUsedNoNotify);

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
 
 namespace devices::virtio {
 
@@ -34,7 +34,7 @@ namespace devices::virtio {
 // aliases guest memory, which the guest may change at any time: copy headers
 // out once before validating them.
 struct Buffer {
-    vmm::GuestAddress addr = 0;
+    base::GuestAddress addr = 0;
     std::span<std::uint8_t> host;
 };
 
@@ -93,7 +93,7 @@ class Queue {
     // The driver wrote QueueReady = 1: checks the size (power of two, <= max)
     // and the rings (aligned, wholly inside RAM). On success ready() turns
     // true; on failure returns false and says why in *why (when non-null).
-    bool activate(const vmm::GuestMemory& mem, std::string* why);
+    bool activate(const base::GuestMemory& mem, std::string* why);
     // QueueReady = 0: stop using the rings, keep configuration and indices.
     void deactivate() { ready_ = false; }
     // Power-on state: size = max, addresses 0, not ready, indices 0, no
@@ -118,7 +118,7 @@ class Queue {
     // Takes the next available chain. With EVENT_IDX and notifications
     // enabled, an empty queue also re-arms avail_event (so a device that
     // simply drains until kEmpty never misses a notification).
-    PopResult pop(vmm::GuestMemory& mem);
+    PopResult pop(base::GuestMemory& mem);
     // Gives back the chain the last pop() took (kChain or kBadChain), so the
     // next pop() returns it again (e.g. net rx without room). Does nothing
     // when the last pop() took nothing or was already undone.
@@ -126,30 +126,30 @@ class Queue {
 
     // Adds used element (head, written) and publishes used->idx after it.
     // False when the queue is not ready or the ring is not writable.
-    bool push(vmm::GuestMemory& mem, std::uint16_t head, std::uint32_t written);
+    bool push(base::GuestMemory& mem, std::uint16_t head, std::uint32_t written);
     // After pushes: should the driver be interrupted? Without EVENT_IDX,
     // unless VIRTQ_AVAIL_F_NO_INTERRUPT is set; with it, when used_event was
     // crossed by the pushes since the previous call. False when nothing was
     // pushed since then.
-    bool needs_interrupt(vmm::GuestMemory& mem);
+    bool needs_interrupt(base::GuestMemory& mem);
 
     // Asks the driver to notify us of new buffers (clears
     // VIRTQ_USED_F_NO_NOTIFY or moves avail_event to next_avail). Returns
     // true when buffers arrived meanwhile: the device must pop again, the
     // driver may not have notified.
-    bool enable_notifications(vmm::GuestMemory& mem);
+    bool enable_notifications(base::GuestMemory& mem);
     // Tells the driver notifications are not needed (a hint, it may still
     // notify). With EVENT_IDX avail_event is simply left behind.
-    void disable_notifications(vmm::GuestMemory& mem);
+    void disable_notifications(base::GuestMemory& mem);
 
   private:
-    vmm::GuestAddress avail_idx_addr() const { return avail_addr_ + 2; }
-    vmm::GuestAddress used_event_addr() const { return avail_addr_ + 4 + 2ull * size_; }
-    vmm::GuestAddress avail_event_addr() const { return used_addr_ + 4 + 8ull * size_; }
+    base::GuestAddress avail_idx_addr() const { return avail_addr_ + 2; }
+    base::GuestAddress used_event_addr() const { return avail_addr_ + 4 + 2ull * size_; }
+    base::GuestAddress avail_event_addr() const { return used_addr_ + 4 + 8ull * size_; }
     PopResult broken_result(std::string why);
     // Fills out.chain from the descriptors of `head`; false (out.error set)
     // when the chain breaks a rule.
-    bool read_chain(vmm::GuestMemory& mem, std::uint16_t head, PopResult& out) const;
+    bool read_chain(base::GuestMemory& mem, std::uint16_t head, PopResult& out) const;
 
     std::uint16_t max_size_;
     std::uint16_t size_;

@@ -7,7 +7,7 @@
 
 namespace devices::virtio {
 
-RngDevice::RngDevice(std::string name, vmm::GuestMemory& memory)
+RngDevice::RngDevice(std::string name, base::GuestMemory& memory)
     : VirtioDevice(DeviceType::kEntropy, std::move(name), 0, 1, memory) {}
 
 void RngDevice::read_config(std::uint64_t, std::span<std::uint8_t> data) const {

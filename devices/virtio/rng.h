@@ -16,7 +16,7 @@ class RngDevice final : public VirtioDevice {
     // this much (the driver asks again).
     static constexpr std::size_t kMaxBytesPerRequest = 64 * 1024;
 
-    RngDevice(std::string name, vmm::GuestMemory& memory);
+    RngDevice(std::string name, base::GuestMemory& memory);
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
     nlohmann::json metrics() const override;

@@ -24,13 +24,13 @@
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
+#include "base/io_ring.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/blk_request.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/queue.h"
 #include "storage/disk.h"
-#include "storage/io_ring.h"
-#include "vmm/guest_memory.h"
 
 namespace {
 
@@ -62,7 +62,7 @@ void ensure(bool ok, const char* what) {
     }
 }
 
-std::uint8_t* host(vmm::GuestMemory& mem, std::uint64_t addr, std::uint64_t len) {
+std::uint8_t* host(base::GuestMemory& mem, std::uint64_t addr, std::uint64_t len) {
     auto s = mem.span(addr, len);
     ensure(s.has_value(), "guest address outside RAM");
     return s->data();
@@ -91,7 +91,7 @@ class RingWriter {
     };
     static_assert(sizeof(Desc) == 16);
 
-    explicit RingWriter(vmm::GuestMemory& mem)
+    explicit RingWriter(base::GuestMemory& mem)
         : mem_(mem),
           desc_(host(mem, kDesc, 16ull * kQueueSize)),
           avail_(host(mem, kAvail, 6 + 2ull * kQueueSize)),
@@ -131,7 +131,7 @@ class RingWriter {
     }
 
   private:
-    vmm::GuestMemory& mem_;
+    base::GuestMemory& mem_;
     std::uint8_t* desc_;
     std::uint8_t* avail_;
     std::uint8_t* used_;
@@ -141,7 +141,7 @@ class RingWriter {
 // --- Queue ---------------------------------------------------------------
 
 void queue_pop_push(benchmark::State& state, bool indirect) {
-    vmm::GuestMemory mem(16ull << 20);
+    base::GuestMemory mem(16ull << 20);
     Queue q(kQueueSize);
     q.set_size(kQueueSize);
     q.set_desc_addr(kDesc);
@@ -206,7 +206,7 @@ BENCHMARK(BM_QueuePopPushIndirect);
 
 void BM_BlkParse(benchmark::State& state, std::uint32_t type) {
     namespace blk = devices::virtio::blk;
-    vmm::GuestMemory mem(16ull << 20);
+    base::GuestMemory mem(16ull << 20);
     std::uint8_t header[16] = {};
     const std::uint64_t sector = 8 * 1000;
     std::memcpy(header, &type, 4);
@@ -426,8 +426,8 @@ class BlkRig {
     };
 
     TempFile file_;
-    vmm::GuestMemory mem_{kMemBytes};
-    storage::IoRing io_{256};
+    base::GuestMemory mem_{kMemBytes};
+    base::IoRing io_{256};
     std::shared_ptr<devices::virtio::BlockDevice> blk_;
     std::unique_ptr<devices::virtio::MmioTransport> transport_;
     std::unique_ptr<RingWriter> ring_;

@@ -7,14 +7,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/blk_request.h"
-#include "vmm/guest_memory.h"
 
 namespace {
 
 constexpr std::uint64_t kMemoryBytes = 64 * 1024;
 
-bool inside(const vmm::GuestMemory& mem, const void* p, std::size_t len) {
+bool inside(const base::GuestMemory& mem, const void* p, std::size_t len) {
     const auto* base = mem.regions()[0].host;
     const auto* at = static_cast<const std::uint8_t*>(p);
     return at >= base && at + len <= base + kMemoryBytes && at + len >= at;
@@ -29,7 +29,7 @@ void check(bool ok) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static vmm::GuestMemory mem(kMemoryBytes);
+    static base::GuestMemory mem(kMemoryBytes);
     if (size < 4) {
         return 0;
     }

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <span>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/queue.h"
-#include "vmm/guest_memory.h"
 
 namespace {
 
@@ -21,7 +21,7 @@ using devices::virtio::Queue;
 constexpr std::uint64_t kRam = 64 * 1024;
 constexpr int kMaxSteps = 64;
 
-void check_inside(vmm::GuestMemory& mem, const Buffer& b) {
+void check_inside(base::GuestMemory& mem, const Buffer& b) {
     const auto all = mem.span(0, mem.ram_bytes());
     const auto again = mem.span(b.addr, b.host.size());
     if (b.host.empty() || !again || again->data() != b.host.data() || b.host.data() < all->data() ||
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 8) {
         return 0;
     }
-    static vmm::GuestMemory mem(kRam);
+    static base::GuestMemory mem(kRam);
     const std::uint8_t* cfg = data;
     const std::span<const std::uint8_t> content(data + 8, size - 8);
     auto ram = *mem.span(0, kRam);

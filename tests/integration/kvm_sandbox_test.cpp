@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "vmm/fd.h"
+#include "base/fd.h"
 
 namespace {
 
-using vmm::Fd;
+using base::Fd;
 
 TEST(KvmSandbox, DevKvmOpensWithApiVersion12) {
     Fd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));

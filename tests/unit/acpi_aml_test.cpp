@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/error.h"
 #include "firmware/aml.h"
-#include "vmm/error.h"
 
 namespace firmware::aml {
 namespace {
@@ -52,7 +52,7 @@ TEST(AmlPkgLength, ValueCountsItselfAtEverySize) {
         EXPECT_EQ(decode_pkg_length(encoded, 0, &used), body + encoded.size()) << body;
         EXPECT_EQ(used, encoded.size());
     }
-    EXPECT_THROW(pkg_length((1ul << 28) - 4), vmm::InvalidInput);
+    EXPECT_THROW(pkg_length((1ul << 28) - 4), base::InvalidInput);
 }
 
 TEST(AmlPkgLength, BuffersOfBoundarySizesCarryTheirLength) {
@@ -82,8 +82,8 @@ TEST(AmlInteger, SmallestEncoding) {
 TEST(AmlString, NulTerminatedAscii) {
     EXPECT_EQ(string("AB"), (Bytes{0x0D, 'A', 'B', 0x00}));
     EXPECT_EQ(string(""), (Bytes{0x0D, 0x00}));
-    EXPECT_THROW(string(std::string_view("A\0B", 3)), vmm::InvalidInput);
-    EXPECT_THROW(string("\xC3\xA9"), vmm::InvalidInput);
+    EXPECT_THROW(string(std::string_view("A\0B", 3)), base::InvalidInput);
+    EXPECT_THROW(string("\xC3\xA9"), base::InvalidInput);
 }
 
 TEST(AmlEisaId, CompressesLikeIasl) {
@@ -91,9 +91,9 @@ TEST(AmlEisaId, CompressesLikeIasl) {
     EXPECT_EQ(eisa_id_value("PNP0C0C"), 0x0C0CD041u);
     EXPECT_EQ(eisa_id_value("PNP0303"), 0x0303D041u);
     EXPECT_EQ(eisa_id("PNP0501"), (Bytes{0x0C, 0x41, 0xD0, 0x05, 0x01}));
-    EXPECT_THROW(eisa_id_value("PNP050"), vmm::InvalidInput);
-    EXPECT_THROW(eisa_id_value("pnp0501"), vmm::InvalidInput);
-    EXPECT_THROW(eisa_id_value("PNP050G"), vmm::InvalidInput);
+    EXPECT_THROW(eisa_id_value("PNP050"), base::InvalidInput);
+    EXPECT_THROW(eisa_id_value("pnp0501"), base::InvalidInput);
+    EXPECT_THROW(eisa_id_value("PNP050G"), base::InvalidInput);
 }
 
 TEST(AmlNameString, SegmentsPrefixesAndPadding) {
@@ -106,11 +106,11 @@ TEST(AmlNameString, SegmentsPrefixesAndPadding) {
               (Bytes{0x5C, 0x2F, 3, '_', 'S', 'B', '_', 'P', 'C', 'I', '0', 'I', 'S', 'A', '_'}));
     EXPECT_EQ(name_string("^^FOO"), (Bytes{0x5E, 0x5E, 'F', 'O', 'O', '_'}));
     EXPECT_EQ(name_string("\\"), (Bytes{0x5C, 0x00}));
-    EXPECT_THROW(name_string(""), vmm::InvalidInput);
-    EXPECT_THROW(name_string("TOOLONG"), vmm::InvalidInput);
-    EXPECT_THROW(name_string("1ABC"), vmm::InvalidInput);
-    EXPECT_THROW(name_string("abc"), vmm::InvalidInput);
-    EXPECT_THROW(name_string("\\_SB..X"), vmm::InvalidInput);
+    EXPECT_THROW(name_string(""), base::InvalidInput);
+    EXPECT_THROW(name_string("TOOLONG"), base::InvalidInput);
+    EXPECT_THROW(name_string("1ABC"), base::InvalidInput);
+    EXPECT_THROW(name_string("abc"), base::InvalidInput);
+    EXPECT_THROW(name_string("\\_SB..X"), base::InvalidInput);
 }
 
 TEST(AmlObjects, NamePackageScopeDeviceMethod) {
@@ -122,8 +122,8 @@ TEST(AmlObjects, NamePackageScopeDeviceMethod) {
     EXPECT_EQ(method("_EVT", 1, true, {return_value(arg(0))}),
               (Bytes{0x14, 0x08, '_', 'E', 'V', 'T', 0x09, 0xA4, 0x68}));
     EXPECT_EQ(method("FOO", 0, false, {}), (Bytes{0x14, 0x06, 'F', 'O', 'O', '_', 0x00}));
-    EXPECT_THROW(method("FOO", 8, false, {}), vmm::InvalidInput);
-    EXPECT_THROW(package(std::vector<Bytes>(256, integer(0))), vmm::InvalidInput);
+    EXPECT_THROW(method("FOO", 8, false, {}), base::InvalidInput);
+    EXPECT_THROW(package(std::vector<Bytes>(256, integer(0))), base::InvalidInput);
 }
 
 TEST(AmlObjects, LargeDeviceUsesLongPkgLength) {
@@ -150,8 +150,8 @@ TEST(AmlObjects, RegionFieldAndStatements) {
     EXPECT_EQ(logical_equal(local(1), integer(1)), (Bytes{0x93, 0x61, 0x01}));
     EXPECT_EQ(if_then(integer(1), {notify(name_string("PWRB"), integer(0x80))}),
               (Bytes{0xA0, 0x09, 0x01, 0x86, 'P', 'W', 'R', 'B', 0x0A, 0x80}));
-    EXPECT_THROW(local(8), vmm::InvalidInput);
-    EXPECT_THROW(arg(7), vmm::InvalidInput);
+    EXPECT_THROW(local(8), base::InvalidInput);
+    EXPECT_THROW(arg(7), base::InvalidInput);
 }
 
 TEST(AmlResources, DescriptorsAndEndTagChecksum) {

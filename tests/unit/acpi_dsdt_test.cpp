@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "firmware/aml.h"
-#include "firmware/layout.h"
+#include "x86/layout.h"
 
 namespace firmware {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "firmware/acpi.h"
 #include "firmware/acpi_table.h"
-#include "firmware/layout.h"
+#include "x86/layout.h"
 
 namespace firmware {
 namespace {
@@ -77,7 +77,7 @@ class AcpiIasl : public ::testing::Test {
 
     // Writes the table at `addr` to dir/name.dat, disassembles it and returns
     // the .dsl text.
-    std::string disassemble(vmm::GuestAddress addr, const std::string& name) {
+    std::string disassemble(base::GuestAddress addr, const std::string& name) {
         AcpiTableHeader header;
         std::memcpy(&header, tables_.bytes.data() + (addr - tables_.base), sizeof header);
         fs::path dat = dir_ / (name + ".dat");

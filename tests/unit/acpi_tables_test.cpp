@@ -5,14 +5,14 @@
 #include <span>
 #include <string>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
 #include "firmware/acpi.h"
 #include "firmware/acpi_fadt.h"
 #include "firmware/acpi_madt.h"
 #include "firmware/acpi_rsdp.h"
 #include "firmware/acpi_table.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
-#include "vmm/guest_memory.h"
+#include "x86/layout.h"
 
 namespace firmware {
 namespace {
@@ -26,7 +26,7 @@ std::uint8_t sum(std::span<const std::uint8_t> bytes) {
 }
 
 template <typename T>
-T read_at(const AcpiTables& tables, vmm::GuestAddress addr) {
+T read_at(const AcpiTables& tables, base::GuestAddress addr) {
     T value;
     EXPECT_GE(addr, tables.base);
     EXPECT_LE(addr - tables.base + sizeof value, tables.bytes.size());
@@ -35,7 +35,7 @@ T read_at(const AcpiTables& tables, vmm::GuestAddress addr) {
 }
 
 // The table at `addr`, checked: signature, length within the blob, checksum.
-std::span<const std::uint8_t> table_at(const AcpiTables& tables, vmm::GuestAddress addr,
+std::span<const std::uint8_t> table_at(const AcpiTables& tables, base::GuestAddress addr,
                                        const char* signature) {
     auto header = read_at<AcpiTableHeader>(tables, addr);
     EXPECT_EQ(std::string(header.signature, 4), signature);
@@ -175,7 +175,7 @@ TEST(AcpiTables, MadtHasOneLocalApicPerVcpu) {
 
 TEST(AcpiTables, TablesAreAlignedAndInsideTheBlob) {
     AcpiTables tables = build_acpi_tables(two_virtio(4), layout::kBiosStart);
-    for (vmm::GuestAddress addr :
+    for (base::GuestAddress addr :
          {tables.rsdp, tables.xsdt, tables.fadt, tables.madt, tables.dsdt}) {
         EXPECT_EQ(addr % 16, 0u);
         EXPECT_GE(addr, layout::kBiosStart);
@@ -190,37 +190,37 @@ TEST(AcpiTables, BuildsAtAnotherBase) {
     EXPECT_EQ(tables.rsdp, 0x1000u);
     EXPECT_EQ(read_at<Rsdp>(tables, tables.rsdp).xsdt_address, tables.xsdt);
     EXPECT_EQ(read_at<Fadt>(tables, tables.fadt).x_dsdt, tables.dsdt);
-    EXPECT_THROW(build_acpi_tables(two_virtio(1), 0x1008), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables(two_virtio(1), 0x1008), base::InvalidInput);
 }
 
 TEST(AcpiTables, RejectsBadConfigurations) {
-    EXPECT_THROW(build_acpi_tables({0, {}}, layout::kBiosStart), vmm::InvalidInput);
-    EXPECT_THROW(build_acpi_tables({256, {}}, layout::kBiosStart), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables({0, {}}, layout::kBiosStart), base::InvalidInput);
+    EXPECT_THROW(build_acpi_tables({256, {}}, layout::kBiosStart), base::InvalidInput);
     AcpiConfig many{1, {}};
     for (unsigned i = 0; i <= layout::kMaxVirtioDevices; ++i) {
         many.virtio.push_back({layout::kVirtioMmioBase + i * layout::kVirtioMmioStride,
                                layout::kVirtioMmioStride, layout::kIrqVirtioFirst + i});
     }
-    EXPECT_THROW(build_acpi_tables(many, layout::kBiosStart), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables(many, layout::kBiosStart), base::InvalidInput);
     many.virtio.pop_back();
     EXPECT_NO_THROW(build_acpi_tables(many, layout::kBiosStart));
 
     AcpiConfig bad_gsi = two_virtio(1);
     bad_gsi.virtio[1].gsi = layout::kIoApicPins;
-    EXPECT_THROW(build_acpi_tables(bad_gsi, layout::kBiosStart), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables(bad_gsi, layout::kBiosStart), base::InvalidInput);
     AcpiConfig high = two_virtio(1);
     high.virtio[0].addr = 0x1'0000'0000;
-    EXPECT_THROW(build_acpi_tables(high, layout::kBiosStart), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables(high, layout::kBiosStart), base::InvalidInput);
     AcpiConfig empty = two_virtio(1);
     empty.virtio[0].size = 0;
-    EXPECT_THROW(build_acpi_tables(empty, layout::kBiosStart), vmm::InvalidInput);
+    EXPECT_THROW(build_acpi_tables(empty, layout::kBiosStart), base::InvalidInput);
 }
 
 TEST(AcpiTables, WriteCopiesTheBlobToTheBiosArea) {
-    vmm::GuestMemory memory(16 << 20);
+    base::GuestMemory memory(16 << 20);
     AcpiConfig config = two_virtio(2);
     ASSERT_TRUE(memory.write_obj<std::uint64_t>(layout::kBiosEnd - 8, ~0ull));  // stale data
-    vmm::GuestAddress rsdp = write_acpi_tables(memory, config);
+    base::GuestAddress rsdp = write_acpi_tables(memory, config);
     EXPECT_EQ(rsdp, layout::kBiosStart);
     AcpiTables expected = build_acpi_tables(config, layout::kBiosStart);
     std::vector<std::uint8_t> copy(expected.bytes.size());
@@ -229,8 +229,8 @@ TEST(AcpiTables, WriteCopiesTheBlobToTheBiosArea) {
     EXPECT_EQ(memory.read_obj<std::uint64_t>(layout::kBiosEnd - 8), 0u);
 
     // Linux finds the RSDP by scanning 0xE0000..0xFFFFF on 16-byte boundaries.
-    vmm::GuestAddress found = 0;
-    for (vmm::GuestAddress a = layout::kBiosStart; a < layout::kBiosEnd && !found; a += 16) {
+    base::GuestAddress found = 0;
+    for (base::GuestAddress a = layout::kBiosStart; a < layout::kBiosEnd && !found; a += 16) {
         auto sig = memory.read_obj<std::uint64_t>(a);
         if (sig && std::memcmp(&*sig, "RSD PTR ", 8) == 0) {
             found = a;
@@ -240,10 +240,10 @@ TEST(AcpiTables, WriteCopiesTheBlobToTheBiosArea) {
 }
 
 TEST(AcpiTables, WriteFailsWhenRamIsTooSmall) {
-    vmm::GuestMemory memory(512 << 10);  // ends below 0xE0000
-    EXPECT_THROW(write_acpi_tables(memory, two_virtio(1)), vmm::InvalidInput);
-    vmm::GuestMemory enough(2 << 20);
-    EXPECT_THROW(write_acpi_tables(enough, {0, {}}), vmm::InvalidInput);
+    base::GuestMemory memory(512 << 10);  // ends below 0xE0000
+    EXPECT_THROW(write_acpi_tables(memory, two_virtio(1)), base::InvalidInput);
+    base::GuestMemory enough(2 << 20);
+    EXPECT_THROW(write_acpi_tables(enough, {0, {}}), base::InvalidInput);
 }
 
 }  // namespace

@@ -2,11 +2,11 @@
 
 #include <vector>
 
+#include "base/error.h"
 #include "boot/bzimage.h"
 #include "boot/e820.h"
-#include "firmware/layout.h"
 #include "tests/unit/boot_test_images.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 namespace {
@@ -17,19 +17,19 @@ using test_images::throws_with;
 
 constexpr std::uint64_t kMiB = 1 << 20;
 
-BootParams zero_page(const vmm::GuestMemory& mem) {
+BootParams zero_page(const base::GuestMemory& mem) {
     auto bp = mem.read_obj<BootParams>(layout::kZeroPage);
     EXPECT_TRUE(bp.has_value());
     return bp.value_or(BootParams{});
 }
 
-std::string cmdline_at(const vmm::GuestMemory& mem, std::size_t n) {
+std::string cmdline_at(const base::GuestMemory& mem, std::size_t n) {
     auto s = mem.span(layout::kCmdline, n);
     return s ? std::string(s->begin(), s->end()) : std::string();
 }
 
 TEST(BootBzImage, LoadsKernelAndBuildsZeroPage) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     const auto file = make_bzimage();
     const auto r = load_bzimage(mem, file, "bz", "console=ttyS0", std::nullopt, 0xE0000);
     EXPECT_EQ(r.entry, 0x100200u);
@@ -71,7 +71,7 @@ TEST(BootBzImage, LoadsKernelAndBuildsZeroPage) {
 }
 
 TEST(BootBzImage, PlacesInitrdAtTopOfRam) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     const std::vector<std::uint8_t> initrd(3 * kMiB + 5, 0x5A);
     const auto r = load_bzimage(mem, make_bzimage(), "bz", "", initrd);
     ASSERT_TRUE(r.initrd.has_value());
@@ -87,7 +87,7 @@ TEST(BootBzImage, PlacesInitrdAtTopOfRam) {
 }
 
 TEST(BootBzImage, InitrdHonoursInitrdAddrMax) {
-    vmm::GuestMemory mem(256 * kMiB);
+    base::GuestMemory mem(256 * kMiB);
     BzSpec spec;
     spec.initrd_addr_max = 64 * kMiB - 1;
     const std::vector<std::uint8_t> initrd(kMiB, 1);
@@ -98,7 +98,7 @@ TEST(BootBzImage, InitrdHonoursInitrdAddrMax) {
 
 TEST(BootBzImage, InitrdStaysAboveTheDecompressedKernel) {
     // pref_address 16 MiB + init_size 4 MiB: the kernel owns up to 20 MiB.
-    vmm::GuestMemory mem(24 * kMiB);
+    base::GuestMemory mem(24 * kMiB);
     const auto image = make_bzimage();
     EXPECT_EQ(bzimage_kernel_end(parse_bzimage(image, "bz")), 20 * kMiB);
     EXPECT_NO_THROW(load_bzimage(mem, image, "bz", "", std::vector<std::uint8_t>(4 * kMiB, 1)));
@@ -252,7 +252,7 @@ TEST(BootBzImage, RejectsBadKernelAlignment) {
 }
 
 TEST(BootBzImage, RejectsCommandLineLongerThanCmdlineSize) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     BzSpec spec;
     spec.cmdline_size = 16;
     const auto file = make_bzimage(spec);
@@ -263,7 +263,7 @@ TEST(BootBzImage, RejectsCommandLineLongerThanCmdlineSize) {
 }
 
 TEST(BootBzImage, RejectsKernelThatDoesNotFitInRam) {
-    vmm::GuestMemory mem(32 * kMiB);
+    base::GuestMemory mem(32 * kMiB);
     BzSpec spec;
     spec.init_size = 20 * kMiB;  // runs at 16 MiB: needs 36 MiB
     EXPECT_TRUE(throws_with([&] { load_bzimage(mem, make_bzimage(spec), "/k", "", std::nullopt); },
@@ -273,7 +273,7 @@ TEST(BootBzImage, RejectsKernelThatDoesNotFitInRam) {
 }
 
 TEST(BootBzImage, RejectsAbsurdPrefAddress) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_bzimage();
     file[0x234] = 0;  // not relocatable: runs at pref_address
     std::fill(file.begin() + 0x258, file.begin() + 0x260, 0xFF);

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "base/error.h"
 #include "boot/cmdline.h"
-#include "firmware/layout.h"
 #include "tests/unit/boot_test_images.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 namespace {
@@ -11,7 +11,7 @@ namespace {
 using test_images::error_of;
 using test_images::throws_with;
 
-std::string read_string(const vmm::GuestMemory& mem, std::uint64_t addr, std::size_t n) {
+std::string read_string(const base::GuestMemory& mem, std::uint64_t addr, std::size_t n) {
     auto s = mem.span(addr, n);
     return s ? std::string(s->begin(), s->end()) : std::string("(outside RAM)");
 }
@@ -60,13 +60,13 @@ TEST(BootCmdline, LimitNeverExceedsTheRoomInGuestMemory) {
 }
 
 TEST(BootCmdline, WritesNulTerminatedLineAtFixedAddress) {
-    vmm::GuestMemory mem(4 << 20);
+    base::GuestMemory mem(4 << 20);
     write_cmdline(mem, "console=ttyS0", 100);
     EXPECT_EQ(read_string(mem, layout::kCmdline, 14), std::string("console=ttyS0\0", 14));
 }
 
 TEST(BootCmdline, WriteRejectsTooLongAndNul) {
-    vmm::GuestMemory mem(4 << 20);
+    base::GuestMemory mem(4 << 20);
     EXPECT_NE(error_of([&] { write_cmdline(mem, "abcdef", 5); }).find("6 bytes"),
               std::string::npos);
     EXPECT_NE(error_of([&] { write_cmdline(mem, std::string("a\0", 2), 5); }).find("NUL"),
@@ -77,8 +77,8 @@ TEST(BootCmdline, WriteRejectsTooLongAndNul) {
 }
 
 TEST(BootCmdline, WriteIntoTooSmallGuestFails) {
-    vmm::GuestMemory mem(64 << 10);  // ends below layout::kCmdline
-    EXPECT_THROW(write_cmdline(mem, "x", 10), vmm::InvalidInput);
+    base::GuestMemory mem(64 << 10);  // ends below layout::kCmdline
+    EXPECT_THROW(write_cmdline(mem, "x", 10), base::InvalidInput);
 }
 
 }  // namespace

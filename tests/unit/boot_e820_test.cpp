@@ -1,8 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "base/error.h"
 #include "boot/e820.h"
-#include "firmware/layout.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
+#include "x86/ram.h"
 
 namespace boot {
 namespace {
@@ -23,7 +24,7 @@ void expect_map(const std::vector<E820Entry>& map, const std::vector<Range>& wan
 }
 
 TEST(BootE820, SmallGuestHasLowRamReservedBiosAndHighRam) {
-    vmm::GuestMemory mem(256 << 20);
+    base::GuestMemory mem(256 << 20);
     expect_map(build_e820_map(mem), {
                                         {0, layout::kLowRamEnd, kE820Ram},
                                         {layout::kEbda, 0x100000 - layout::kEbda, kE820Reserved},
@@ -32,7 +33,7 @@ TEST(BootE820, SmallGuestHasLowRamReservedBiosAndHighRam) {
 }
 
 TEST(BootE820, ReservedRangeCoversEbdaAndAcpiTables) {
-    vmm::GuestMemory mem(64 << 20);
+    base::GuestMemory mem(64 << 20);
     const auto map = build_e820_map(mem);
     const E820Entry r = map[1];
     EXPECT_EQ(r.type, kE820Reserved);
@@ -42,7 +43,7 @@ TEST(BootE820, ReservedRangeCoversEbdaAndAcpiTables) {
 }
 
 TEST(BootE820, ExactlyThreeGiBEndsAtTheHole) {
-    vmm::GuestMemory mem(3ull << 30);
+    base::GuestMemory mem(3ull << 30);
     const auto map = build_e820_map(mem);
     ASSERT_EQ(map.size(), 3u);
     const E820Entry last = map.back();
@@ -50,7 +51,7 @@ TEST(BootE820, ExactlyThreeGiBEndsAtTheHole) {
 }
 
 TEST(BootE820, LargeGuestContinuesAboveFourGiB) {
-    vmm::GuestMemory mem(6ull << 30);
+    base::GuestMemory mem(6ull << 30, x86::kRamHole);
     const auto map = build_e820_map(mem);
     expect_map(map, {
                         {0, layout::kLowRamEnd, kE820Ram},
@@ -61,7 +62,7 @@ TEST(BootE820, LargeGuestContinuesAboveFourGiB) {
 }
 
 TEST(BootE820, EntriesAreSortedAndDisjoint) {
-    vmm::GuestMemory mem(5ull << 30);
+    base::GuestMemory mem(5ull << 30, x86::kRamHole);
     const auto map = build_e820_map(mem);
     for (std::size_t i = 1; i < map.size(); ++i) {
         const E820Entry prev = map[i - 1];
@@ -71,11 +72,11 @@ TEST(BootE820, EntriesAreSortedAndDisjoint) {
 }
 
 TEST(BootE820, GuestWithNoRamAboveOneMiBIsRejected) {
-    vmm::GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     try {
         build_e820_map(mem);
         FAIL() << "expected InvalidInput";
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         EXPECT_NE(std::string(e.what()).find("give the VM more memory"), std::string::npos)
             << e.what();
     }

@@ -2,9 +2,10 @@
 
 #include <vector>
 
+#include "base/error.h"
 #include "boot/elf_kernel.h"
 #include "tests/unit/boot_test_images.h"
-#include "vmm/error.h"
+#include "x86/ram.h"
 
 namespace boot {
 namespace {
@@ -23,7 +24,7 @@ using test_images::xen_pvh_note;
 
 constexpr std::uint64_t kMiB = 1 << 20;
 
-std::vector<std::uint8_t> read(const vmm::GuestMemory& mem, std::uint64_t addr, std::size_t n) {
+std::vector<std::uint8_t> read(const base::GuestMemory& mem, std::uint64_t addr, std::size_t n) {
     std::vector<std::uint8_t> out(n);
     EXPECT_TRUE(mem.read(addr, out));
     return out;
@@ -36,7 +37,7 @@ TEST(BootElf, RecognisesTheMagic) {
 }
 
 TEST(BootElf, CopiesSegmentsAndZeroesTheirTails) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ASSERT_TRUE(mem.write(0x120'0000, std::vector<std::uint8_t>(0x5000, 0xEE)));  // stale bytes
     const auto r = load_elf_kernel(mem, make_elf(vmlinux_like(false)), "vmlinux");
     EXPECT_EQ(read(mem, 0x100'0000, 0x3000), pattern(0x3000, 1));
@@ -49,7 +50,7 @@ TEST(BootElf, CopiesSegmentsAndZeroesTheirTails) {
 }
 
 TEST(BootElf, TranslatesAVirtualEntryToPhysical) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.entry = 0xFFFF'FFFF'8100'0040;
     EXPECT_EQ(load_elf_kernel(mem, make_elf(spec), "k").entry, 0x100'0040u);
@@ -58,7 +59,7 @@ TEST(BootElf, TranslatesAVirtualEntryToPhysical) {
 }
 
 TEST(BootElf, FindsThePvhNoteInAPtNoteSegment) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     const auto r = load_elf_kernel(mem, make_elf(vmlinux_like(true)), "k");
     ASSERT_TRUE(r.pvh_entry.has_value());
     EXPECT_EQ(*r.pvh_entry, 0x100'0400u);
@@ -66,14 +67,14 @@ TEST(BootElf, FindsThePvhNoteInAPtNoteSegment) {
 }
 
 TEST(BootElf, AcceptsAFourBytePvhNote) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.segments.push_back({PT_NOTE, 0x100'2000, 0, xen_pvh_note(0x100'0010, 4), 0, 4});
     EXPECT_EQ(load_elf_kernel(mem, make_elf(spec), "k").pvh_entry, 0x100'0010u);
 }
 
 TEST(BootElf, FindsThePvhNoteInASectionWhenNoSegmentHasIt) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.note_section = make_note("GNU", 3, pattern(20, 1));
     const auto xen = xen_pvh_note(0x120'0000, 8);
@@ -82,7 +83,7 @@ TEST(BootElf, FindsThePvhNoteInASectionWhenNoSegmentHasIt) {
 }
 
 TEST(BootElf, IgnoresOtherNotes) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     auto notes = make_note("Linux", kXenElfnotePhys32Entry, pattern(4, 0));  // wrong owner
     const auto other = make_note("Xen", 17, pattern(8, 0));                  // wrong type
@@ -94,7 +95,7 @@ TEST(BootElf, IgnoresOtherNotes) {
 // ---- validation ----------------------------------------------------------
 
 TEST(BootElf, RejectsMissingMagic) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     file[1] = 'X';
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, file, "/v"); },
@@ -102,7 +103,7 @@ TEST(BootElf, RejectsMissingMagic) {
 }
 
 TEST(BootElf, RejectsTruncatedHeader) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     file.resize(40);
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, file, "v"); },
@@ -111,14 +112,14 @@ TEST(BootElf, RejectsTruncatedHeader) {
 }
 
 TEST(BootElf, Rejects32BitElf) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.elf_class = ELFCLASS32;
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(spec), "v"); }, "32-bit ELF"));
 }
 
 TEST(BootElf, RejectsOtherMachines) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.machine = EM_AARCH64;
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(spec), "v"); },
@@ -126,7 +127,7 @@ TEST(BootElf, RejectsOtherMachines) {
 }
 
 TEST(BootElf, RejectsNonExecutables) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.type = ET_REL;
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(spec), "v"); },
@@ -134,7 +135,7 @@ TEST(BootElf, RejectsNonExecutables) {
 }
 
 TEST(BootElf, RejectsProgramHeaderTableBeyondFileEnd) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto eh = get_ehdr(file);
     eh.e_phoff = file.size() - 10;
@@ -144,7 +145,7 @@ TEST(BootElf, RejectsProgramHeaderTableBeyondFileEnd) {
 }
 
 TEST(BootElf, RejectsNoProgramHeaders) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto eh = get_ehdr(file);
     eh.e_phnum = 0;
@@ -153,7 +154,7 @@ TEST(BootElf, RejectsNoProgramHeaders) {
 }
 
 TEST(BootElf, RejectsNoLoadSegments) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec;
     spec.segments.push_back({PT_NOTE, 0x100'0000, 0, xen_pvh_note(0x100'0000), 0, 4});
     EXPECT_TRUE(
@@ -161,7 +162,7 @@ TEST(BootElf, RejectsNoLoadSegments) {
 }
 
 TEST(BootElf, RejectsSegmentBeyondFileEnd) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_filesz = 0x4000;  // memsz is 0x5000; the file ends after 0x1000
@@ -173,7 +174,7 @@ TEST(BootElf, RejectsSegmentBeyondFileEnd) {
 }
 
 TEST(BootElf, RejectsSegmentWithHugeFileOffset) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 0);
     ph.p_offset = ~std::uint64_t{0} - 8;
@@ -183,7 +184,7 @@ TEST(BootElf, RejectsSegmentWithHugeFileOffset) {
 }
 
 TEST(BootElf, RejectsFileszLargerThanMemsz) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 0);
     ph.p_memsz = ph.p_filesz - 1;
@@ -193,7 +194,7 @@ TEST(BootElf, RejectsFileszLargerThanMemsz) {
 }
 
 TEST(BootElf, RejectsPaddrPlusMemszOverflow) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_paddr = 0xFFFF'FFFF'FFFF'F000;
@@ -202,14 +203,14 @@ TEST(BootElf, RejectsPaddrPlusMemszOverflow) {
 }
 
 TEST(BootElf, RejectsSegmentOutsideGuestRam) {
-    vmm::GuestMemory mem(18 * kMiB);  // the bss of segment 1 ends at 0x1205000
+    base::GuestMemory mem(18 * kMiB);  // the bss of segment 1 ends at 0x1205000
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(vmlinux_like(false)), "/v"); },
                             "/v: PT_LOAD segment 1 [0x1200000, 0x1205000) lies outside guest RAM "
                             "(18 MiB); give the VM more memory"));
 }
 
 TEST(BootElf, RejectsSegmentInTheMmioHole) {
-    vmm::GuestMemory mem(5ull << 30);
+    base::GuestMemory mem(5ull << 30, x86::kRamHole);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_paddr = 0xBFFF'F000;  // straddles 3 GiB
@@ -218,7 +219,7 @@ TEST(BootElf, RejectsSegmentInTheMmioHole) {
 }
 
 TEST(BootElf, RejectsSegmentInTheBootArea) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_paddr = 0x7000;
@@ -228,7 +229,7 @@ TEST(BootElf, RejectsSegmentInTheBootArea) {
 }
 
 TEST(BootElf, RejectsOverlappingSegments) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_paddr = 0x100'2000;  // segment 0 ends at 0x1003000
@@ -238,7 +239,7 @@ TEST(BootElf, RejectsOverlappingSegments) {
 }
 
 TEST(BootElf, RejectsEntryOutsideEverySegment) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.entry = 0x300'0000;
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(spec), "v"); },
@@ -246,7 +247,7 @@ TEST(BootElf, RejectsEntryOutsideEverySegment) {
 }
 
 TEST(BootElf, RejectsPvhEntryOutsideEverySegment) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.segments.push_back({PT_NOTE, 0x100'2000, 0, xen_pvh_note(0x50'0000), 0, 4});
     EXPECT_TRUE(throws_with([&] { load_elf_kernel(mem, make_elf(spec), "v"); },
@@ -254,7 +255,7 @@ TEST(BootElf, RejectsPvhEntryOutsideEverySegment) {
 }
 
 TEST(BootElf, RejectsPvhEntryAbove4GiB) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     spec.segments.push_back({PT_NOTE, 0x100'2000, 0, xen_pvh_note(0x1'0000'0000, 8), 0, 4});
     EXPECT_TRUE(
@@ -262,7 +263,7 @@ TEST(BootElf, RejectsPvhEntryAbove4GiB) {
 }
 
 TEST(BootElf, RejectsNoteRunningPastItsSegment) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     ElfSpec spec = vmlinux_like(false);
     auto note = xen_pvh_note(0x100'0000);
     note[4] = 0x40;  // n_descsz far beyond the note area
@@ -272,7 +273,7 @@ TEST(BootElf, RejectsNoteRunningPastItsSegment) {
 }
 
 TEST(BootElf, RejectsNoteSegmentBeyondFileEnd) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(true));
     auto ph = get_phdr(file, 2);
     ph.p_filesz = file.size();
@@ -281,12 +282,12 @@ TEST(BootElf, RejectsNoteSegmentBeyondFileEnd) {
 }
 
 TEST(BootElf, LeavesMemoryUntouchedWhenAnySegmentIsBad) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     auto file = make_elf(vmlinux_like(false));
     auto ph = get_phdr(file, 1);
     ph.p_paddr = 0x1000'0000;  // 256 MiB: outside
     set_phdr(file, 1, ph);
-    EXPECT_THROW(load_elf_kernel(mem, file, "v"), vmm::InvalidInput);
+    EXPECT_THROW(load_elf_kernel(mem, file, "v"), base::InvalidInput);
     EXPECT_EQ(read(mem, 0x100'0000, 16), std::vector<std::uint8_t>(16, 0));
 }
 

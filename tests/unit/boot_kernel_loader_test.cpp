@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
 #include "boot/boot_params.h"
 #include "boot/bzimage.h"
 #include "boot/kernel_loader.h"
-#include "firmware/layout.h"
 #include "tests/unit/boot_test_images.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 namespace {
@@ -50,7 +50,7 @@ class TempDir {
 };
 
 TEST(BootKernelLoader, BzImageBootsThroughTheLinux64Protocol) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     const auto k = load_kernel(mem, image("bz", make_bzimage()), std::nullopt, "console=ttyS0");
     EXPECT_EQ(k.format, KernelFormat::BzImage);
     EXPECT_EQ(k.mode, BootMode::Linux64);
@@ -64,7 +64,7 @@ TEST(BootKernelLoader, BzImageBootsThroughTheLinux64Protocol) {
 }
 
 TEST(BootKernelLoader, ElfWithPvhNoteBootsThroughPvh) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     const std::vector<std::uint8_t> initrd(4096, 7);
     LoadOptions opts;
     opts.rsdp_addr = 0xE0000;
@@ -85,7 +85,7 @@ TEST(BootKernelLoader, ElfWithPvhNoteBootsThroughPvh) {
 }
 
 TEST(BootKernelLoader, ElfCanBeForcedOntoLinux64) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     LoadOptions opts;
     opts.prefer_pvh = false;
     const auto k =
@@ -100,7 +100,7 @@ TEST(BootKernelLoader, ElfCanBeForcedOntoLinux64) {
 }
 
 TEST(BootKernelLoader, ElfWithoutNoteBootsThroughLinux64) {
-    vmm::GuestMemory mem(128 * kMiB);
+    base::GuestMemory mem(128 * kMiB);
     const std::vector<std::uint8_t> initrd(10000, 7);
     const auto k = load_kernel(mem, image("vmlinux", make_elf(vmlinux_like(false))),
                                image("initrd", initrd), "");
@@ -114,7 +114,7 @@ TEST(BootKernelLoader, ElfWithoutNoteBootsThroughLinux64) {
 }
 
 TEST(BootKernelLoader, RejectsFilesThatAreNeitherFormat) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     EXPECT_TRUE(throws_with(
         [&] {
             load_kernel(mem, image("/images/readme.txt", std::vector<std::uint8_t>(4096, 'a')),
@@ -124,7 +124,7 @@ TEST(BootKernelLoader, RejectsFilesThatAreNeitherFormat) {
 }
 
 TEST(BootKernelLoader, RejectsEmptyInitrd) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     EXPECT_TRUE(throws_with(
         [&] { load_kernel(mem, image("bz", make_bzimage()), image("/i.cpio", {}), ""); },
         "initrd /i.cpio is empty"));
@@ -134,7 +134,7 @@ TEST(BootKernelLoader, ReadsFilesFromDisk) {
     TempDir dir;
     const std::string kernel = dir.write("bzImage", make_bzimage());
     const std::string initrd = dir.write("initrd", std::vector<std::uint8_t>(5000, 3));
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     const auto k = load_kernel(mem, kernel, initrd, "quiet");
     EXPECT_EQ(k.format, KernelFormat::BzImage);
     ASSERT_TRUE(k.initrd.has_value());
@@ -143,7 +143,7 @@ TEST(BootKernelLoader, ReadsFilesFromDisk) {
 }
 
 TEST(BootKernelLoader, MissingFileIsNamed) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     EXPECT_TRUE(throws_with(
         [&] { load_kernel(mem, std::string("/nonexistent/bzImage"), std::nullopt, ""); },
         "cannot read /nonexistent/bzImage: No such file or directory"));
@@ -182,7 +182,7 @@ TEST(BootRealKernel, LoadsTheBzImage) {
     if (!path) {
         GTEST_SKIP() << "set VMM_GUEST_KERNEL_DIR to a directory with bzImage";
     }
-    vmm::GuestMemory mem(256 * kMiB);
+    base::GuestMemory mem(256 * kMiB);
     const auto k = load_kernel(mem, *path, std::nullopt, "console=ttyS0 reboot=k panic=1");
     EXPECT_EQ(k.format, KernelFormat::BzImage);
     EXPECT_EQ(k.mode, BootMode::Linux64);
@@ -201,7 +201,7 @@ TEST(BootRealKernel, LoadsTheVmlinux) {
     if (!path) {
         GTEST_SKIP() << "set VMM_GUEST_KERNEL_DIR to a directory with vmlinux";
     }
-    vmm::GuestMemory mem(256 * kMiB);
+    base::GuestMemory mem(256 * kMiB);
     const auto k = load_kernel(mem, *path, std::nullopt, "console=ttyS0");
     EXPECT_EQ(k.format, KernelFormat::Elf);
     EXPECT_GE(k.entry, k.kernel_start);

@@ -13,22 +13,22 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "boot/boot_params.h"
-#include "vmm/error.h"
 
 namespace boot::test_images {
 
-// The message of the vmm::InvalidInput `f` throws, or a marker when none.
+// The message of the base::InvalidInput `f` throws, or a marker when none.
 inline std::string error_of(const std::function<void()>& f) {
     try {
         f();
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         return e.what();
     }
     return "(no InvalidInput thrown)";
 }
 
-// Success when `f` throws vmm::InvalidInput whose message contains `part`.
+// Success when `f` throws base::InvalidInput whose message contains `part`.
 inline ::testing::AssertionResult throws_with(const std::function<void()>& f,
                                               std::string_view part) {
     const std::string msg = error_of(f);

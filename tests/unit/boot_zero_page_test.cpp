@@ -2,13 +2,13 @@
 
 #include <string>
 
+#include "base/error.h"
 #include "boot/cmdline.h"
 #include "boot/e820.h"
 #include "boot/pvh.h"
 #include "boot/zero_page.h"
-#include "firmware/layout.h"
 #include "tests/unit/boot_test_images.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace boot {
 namespace {
@@ -35,7 +35,7 @@ TEST(BootZeroPage, OldHeadersAllow255Characters) {
 }
 
 TEST(BootZeroPage, FillsTheLoaderFields) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     SetupHeader h = synthetic_setup_header();
     h.ramdisk_image = 0x1234;  // stale values are cleared
     EXPECT_EQ(build_zero_page(mem, h, {"root=/dev/vda", std::nullopt, 0}), layout::kZeroPage);
@@ -52,7 +52,7 @@ TEST(BootZeroPage, FillsTheLoaderFields) {
 }
 
 TEST(BootZeroPage, SplitsInitrdAddressIntoExtFields) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     const InitrdPlacement initrd{0x1'2345'6000, 0x2'0000'0010};
     build_zero_page(mem, synthetic_setup_header(), {"", initrd, 0xF0000});
     const auto bp = mem.read_obj<BootParams>(layout::kZeroPage).value();
@@ -64,7 +64,7 @@ TEST(BootZeroPage, SplitsInitrdAddressIntoExtFields) {
 }
 
 TEST(BootZeroPage, RejectsACommandLineOverTheKernelsLimit) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     EXPECT_TRUE(throws_with(
         [&] {
             build_zero_page(mem, synthetic_setup_header(), {std::string(2048, 'x'), {}, 0});
@@ -75,7 +75,7 @@ TEST(BootZeroPage, RejectsACommandLineOverTheKernelsLimit) {
 // ---- PVH ----------------------------------------------------------------------
 
 TEST(BootPvh, WritesStartInfoModuleAndMemmap) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     const InitrdPlacement initrd{0x300'0000, 12345};
     EXPECT_EQ(build_pvh_start_info(mem, {"console=hvc0", initrd, 0xE0000}), layout::kPvhStartInfo);
 
@@ -108,7 +108,7 @@ TEST(BootPvh, WritesStartInfoModuleAndMemmap) {
 }
 
 TEST(BootPvh, NoInitrdMeansNoModules) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     build_pvh_start_info(mem, {"", std::nullopt, 0});
     const auto info = mem.read_obj<HvmStartInfo>(layout::kPvhStartInfo).value();
     EXPECT_EQ(info.nr_modules, 0u);
@@ -117,7 +117,7 @@ TEST(BootPvh, NoInitrdMeansNoModules) {
 }
 
 TEST(BootPvh, RejectsTooLongCommandLine) {
-    vmm::GuestMemory mem(64 * kMiB);
+    base::GuestMemory mem(64 * kMiB);
     EXPECT_TRUE(throws_with(
         [&] {
             build_pvh_start_info(mem, {std::string(2048, 'x'), {}, 0});

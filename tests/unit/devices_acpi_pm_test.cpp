@@ -5,11 +5,11 @@
 #include <memory>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/acpi_pm.h"
 #include "devices/bus.h"
-#include "firmware/layout.h"
 #include "tests/unit/recording_irq.h"
-#include "vmm/error.h"
+#include "x86/layout.h"
 
 namespace devices {
 namespace {
@@ -49,7 +49,7 @@ class DevicesAcpiPm : public ::testing::Test {
 };
 
 TEST_F(DevicesAcpiPm, NullIrqIsASetupError) {
-    EXPECT_THROW(AcpiPm(nullptr, {}, {}), vmm::InvalidInput);
+    EXPECT_THROW(AcpiPm(nullptr, {}, {}), base::InvalidInput);
 }
 
 TEST_F(DevicesAcpiPm, S5PowersOff) {

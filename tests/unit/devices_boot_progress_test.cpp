@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "devices/boot_progress_port.h"
-#include "firmware/layout.h"
 #include "guest/boot_progress.h"
+#include "x86/layout.h"
 
 namespace devices {
 namespace {

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/bus.h"
-#include "vmm/error.h"
 
 namespace devices {
 namespace {
@@ -40,10 +40,10 @@ class RecordingDevice : public BusDevice {
 TEST(DevicesBus, RejectsZeroLengthOverflowAndNull) {
     Bus bus("test");
     auto dev = std::make_shared<RecordingDevice>();
-    EXPECT_THROW(bus.add(0x10, 0, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(kMax, 2, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(2, kMax, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(0x10, 1, nullptr), vmm::InvalidInput);
+    EXPECT_THROW(bus.add(0x10, 0, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(kMax, 2, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(2, kMax, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(0x10, 1, nullptr), base::InvalidInput);
     // Ending exactly at 2^64 is fine.
     EXPECT_NO_THROW(bus.add(kMax - 0xF, 0x10, dev));
     EXPECT_NO_THROW(bus.add(0, 1, dev));
@@ -54,11 +54,11 @@ TEST(DevicesBus, RejectsOverlaps) {
     Bus bus("test");
     auto dev = std::make_shared<RecordingDevice>();
     bus.add(0x100, 0x10, dev);  // [0x100, 0x110)
-    EXPECT_THROW(bus.add(0x100, 0x10, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(0x10F, 1, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(0xF0, 0x11, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(0x0, 0x1000, dev), vmm::InvalidInput);
-    EXPECT_THROW(bus.add(0x104, 2, dev), vmm::InvalidInput);
+    EXPECT_THROW(bus.add(0x100, 0x10, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(0x10F, 1, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(0xF0, 0x11, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(0x0, 0x1000, dev), base::InvalidInput);
+    EXPECT_THROW(bus.add(0x104, 2, dev), base::InvalidInput);
     // Touching ranges on either side are fine.
     EXPECT_NO_THROW(bus.add(0xF0, 0x10, dev));
     EXPECT_NO_THROW(bus.add(0x110, 0x10, dev));

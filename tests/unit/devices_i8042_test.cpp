@@ -4,9 +4,9 @@
 #include <memory>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/i8042.h"
 #include "tests/unit/recording_irq.h"
-#include "vmm/error.h"
 
 namespace devices {
 namespace {
@@ -43,7 +43,7 @@ class DevicesI8042 : public ::testing::Test {
 using Bytes = std::vector<std::uint8_t>;
 
 TEST_F(DevicesI8042, NullIrqIsASetupError) {
-    EXPECT_THROW(I8042(nullptr, {}), vmm::InvalidInput);
+    EXPECT_THROW(I8042(nullptr, {}), base::InvalidInput);
 }
 
 TEST_F(DevicesI8042, PowerOnStatusAndCommandByte) {

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/serial.h"
 #include "tests/unit/recording_irq.h"
-#include "vmm/error.h"
 
 namespace devices {
 namespace {
@@ -40,7 +40,7 @@ class DevicesSerial : public ::testing::Test {
 };
 
 TEST_F(DevicesSerial, NullIrqIsASetupError) {
-    EXPECT_THROW(Serial(nullptr, {}), vmm::InvalidInput);
+    EXPECT_THROW(Serial(nullptr, {}), base::InvalidInput);
 }
 
 TEST_F(DevicesSerial, PowerOnRegisters) {

@@ -37,7 +37,7 @@ struct Request {
 
 class Model {
   public:
-    Model(Disk& disk, IoRing& ring, std::vector<std::uint8_t> contents, std::uint32_t seed)
+    Model(Disk& disk, base::IoRing& ring, std::vector<std::uint8_t> contents, std::uint32_t seed)
         : disk_(disk), ring_(ring), model_(std::move(contents)), rng_(seed) {}
 
     void run() {
@@ -156,7 +156,7 @@ class Model {
     }
 
     Disk& disk_;
-    IoRing& ring_;
+    base::IoRing& ring_;
     std::vector<std::uint8_t> model_;
     std::mt19937_64 rng_;
     std::vector<std::shared_ptr<Request>> in_flight_;
@@ -171,7 +171,7 @@ TEST_P(DiskModelTest, RandomRequestsMatchAByteModel) {
     const std::string path = dir.file("disk.img");
     const auto base = random_bytes(kSize, 99);
     write_file(path, base);
-    IoRing ring(32);
+    base::IoRing ring(32);
     DiskOptions o;
     o.path = path;
     o.ephemeral = ephemeral;

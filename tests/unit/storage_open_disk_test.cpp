@@ -3,11 +3,11 @@
 
 #include <string>
 
+#include "base/error.h"
 #include "storage/disk.h"
 #include "storage/overlay_disk.h"
 #include "storage/raw_disk.h"
 #include "storage_test_files.h"
-#include "vmm/error.h"
 
 namespace storage {
 namespace {
@@ -22,7 +22,7 @@ class OpenDiskTest : public ::testing::Test {
         try {
             open_disk(ring_, o);
             ADD_FAILURE() << "no exception for " << o.path;
-        } catch (const vmm::InvalidInput& e) {
+        } catch (const base::InvalidInput& e) {
             EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
         }
     }
@@ -35,7 +35,7 @@ class OpenDiskTest : public ::testing::Test {
     }
 
     TempDir dir_;
-    IoRing ring_;
+    base::IoRing ring_;
 };
 
 TEST_F(OpenDiskTest, MissingFile) {
@@ -70,7 +70,7 @@ TEST_F(OpenDiskTest, NotAFileOrBlockDevice) {
 }
 
 TEST_F(OpenDiskTest, NoPath) {
-    EXPECT_THROW(open_disk(ring_, DiskOptions{}), vmm::InvalidInput);
+    EXPECT_THROW(open_disk(ring_, DiskOptions{}), base::InvalidInput);
 }
 
 TEST_F(OpenDiskTest, UnusableOverlayDirectory) {

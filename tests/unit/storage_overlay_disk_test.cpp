@@ -62,7 +62,7 @@ class OverlayDiskTest : public ::testing::Test {
     TempDir overlay_dir_;
     std::string path_;
     std::vector<std::uint8_t> base_;
-    IoRing ring_;
+    base::IoRing ring_;
     std::unique_ptr<Disk> disk_;
 };
 
@@ -267,7 +267,7 @@ TEST(OverlayDiskMemory, AScatteredFewWritesOnAHugeDiskCostLittle) {
     write_file(path, {});
     constexpr std::uint64_t kBig = 64ull << 30;  // sparse: costs no space
     ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(kBig)), 0);
-    IoRing ring;
+    base::IoRing ring;
     DiskOptions o;
     o.path = path;
     o.ephemeral = true;

@@ -12,9 +12,9 @@
 #include <memory>
 #include <vector>
 
+#include "base/error.h"
 #include "storage/raw_disk.h"
 #include "storage_test_files.h"
-#include "vmm/error.h"
 
 namespace storage {
 namespace {
@@ -59,7 +59,7 @@ class RawDiskTest : public ::testing::Test {
     TempDir dir_;
     std::string path_;
     std::vector<std::uint8_t> original_;
-    IoRing ring_;
+    base::IoRing ring_;
 };
 
 TEST_F(RawDiskTest, SizeAndFlags) {
@@ -134,7 +134,7 @@ TEST(RawDiskFallback, WriteZeroesWithoutZeroRange) {
     auto data = random_bytes(3 << 20, 5);
     write_file(path, data);
     {
-        IoRing ring;
+        base::IoRing ring;
         DiskOptions o;
         o.path = path;
         auto d = open_disk(ring, o);
@@ -217,7 +217,7 @@ TEST_F(RawDiskTest, DirectIoRejectsUnalignedBuffers) {
     std::unique_ptr<Disk> d;
     try {
         d = open_disk(ring_, o);
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         GTEST_SKIP() << "no O_DIRECT on /tmp here: " << e.what();
     }
     void* raw = std::aligned_alloc(4096, 8192);
@@ -241,11 +241,11 @@ TEST_F(RawDiskTest, SecondReadWriteOpenIsRefusedAsInUse) {
     try {
         open();
         FAIL() << "opened twice";
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         EXPECT_NE(std::string(e.what()).find(path_), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("in use by another VM"), std::string::npos);
     }
-    EXPECT_THROW(open(true), vmm::InvalidInput);  // a writer excludes readers too
+    EXPECT_THROW(open(true), base::InvalidInput);  // a writer excludes readers too
     first.reset();
     EXPECT_NO_THROW(open());  // the lock went with the file
 }
@@ -253,7 +253,7 @@ TEST_F(RawDiskTest, SecondReadWriteOpenIsRefusedAsInUse) {
 TEST_F(RawDiskTest, ReadOnlyOpensShareTheImage) {
     auto a = open(true);
     auto b = open(true);
-    EXPECT_THROW(open(false), vmm::InvalidInput);
+    EXPECT_THROW(open(false), base::InvalidInput);
 }
 
 TEST_F(RawDiskTest, DestroyedWithRequestsInFlight) {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/io_ring.h"
+#include "base/io_ring.h"
 
 namespace storage::test_files {
 
@@ -97,7 +97,7 @@ inline std::vector<std::uint8_t> read_file(const std::string& path) {
 }
 
 // Runs the ring until `result` is set; fails (and returns) if it never is.
-inline void run_until(IoRing& ring, const std::optional<int>& result) {
+inline void run_until(base::IoRing& ring, const std::optional<int>& result) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!result && std::chrono::steady_clock::now() < deadline) {
         ring.run(std::chrono::milliseconds(100));
@@ -106,7 +106,7 @@ inline void run_until(IoRing& ring, const std::optional<int>& result) {
 }
 
 // Starts an operation with a completion and waits for it; returns its result.
-inline int await(IoRing& ring, const std::function<void(IoRing::Completion)>& start) {
+inline int await(base::IoRing& ring, const std::function<void(base::IoRing::Completion)>& start) {
     std::optional<int> result;
     start([&result](int r) { result = r; });
     run_until(ring, result);
@@ -114,7 +114,7 @@ inline int await(IoRing& ring, const std::function<void(IoRing::Completion)>& st
 }
 
 // Runs the ring until nothing is in flight.
-inline void drain(IoRing& ring) {
+inline void drain(base::IoRing& ring) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (ring.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
         ring.run(std::chrono::milliseconds(100));

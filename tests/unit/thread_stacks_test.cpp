@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
 namespace {
 
@@ -32,7 +32,7 @@ TEST(ThreadStacks, ASizeTheCLibraryRefusesIsAHostErrorNamingIt) {
     try {
         vmm::set_thread_stack_size(1);
         FAIL() << "a 1-byte stack was accepted";
-    } catch (const vmm::HostError& e) {
+    } catch (const base::HostError& e) {
         EXPECT_NE(std::string(e.what()).find("1 bytes"), std::string::npos) << e.what();
     }
 }

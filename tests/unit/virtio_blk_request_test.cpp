@@ -5,8 +5,8 @@
 
 #include <cstring>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/blk_request.h"
-#include "vmm/guest_memory.h"
 
 namespace devices::virtio::blk {
 namespace {
@@ -30,7 +30,7 @@ class BlkRequest : public ::testing::Test {
         return l;
     }
 
-    vmm::GuestMemory mem_{1 << 20};
+    base::GuestMemory mem_{1 << 20};
 };
 
 TEST_F(BlkRequest, ReadGoesToTheWritableBuffersBeforeTheStatus) {

@@ -85,8 +85,8 @@ class VirtioBlk : public ::testing::Test {
     }
 
     std::string path_;
-    vmm::GuestMemory mem_{16 << 20};
-    storage::IoRing ring_{64};
+    base::GuestMemory mem_{16 << 20};
+    base::IoRing ring_{64};
     std::shared_ptr<BlockDevice> blk_;
     std::unique_ptr<MmioTransport> transport_;
     std::unique_ptr<VirtioTestDriver> driver_;

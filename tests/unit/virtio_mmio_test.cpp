@@ -29,7 +29,7 @@ bool signalled(int fd) {
 
 class VirtioMmio : public ::testing::Test {
   protected:
-    vmm::GuestMemory mem_{16 << 20};
+    base::GuestMemory mem_{16 << 20};
     std::shared_ptr<RngDevice> rng_ = std::make_shared<RngDevice>("virtio-rng", mem_);
     MmioTransport transport_{rng_};
     VirtioTestDriver driver_{transport_, mem_};

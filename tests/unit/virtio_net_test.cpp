@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net.h"
 #include "tests/unit/virtio_test_driver.h"
-#include "vmm/error.h"
 
 namespace {
 
@@ -56,7 +56,7 @@ class VirtioNet : public ::testing::Test {
         name_ = "vmmut" + std::to_string(getpid() % 100000);
         try {
             tap_ = std::make_unique<net::Tap>(name_);
-        } catch (const vmm::InvalidInput& e) {
+        } catch (const base::InvalidInput& e) {
             GTEST_SKIP() << "no tap here: " << e.what();
         }
         // Bring the interface up, quiet (no IPv6 autoconfiguration, no ARP:
@@ -128,8 +128,8 @@ class VirtioNet : public ::testing::Test {
     std::unique_ptr<net::Tap> tap_;
     int host_ = -1;
     int ifindex_ = 0;
-    vmm::GuestMemory mem_{16 << 20};
-    storage::IoRing ring_{64};
+    base::GuestMemory mem_{16 << 20};
+    base::IoRing ring_{64};
     std::shared_ptr<NetDevice> net_;
     std::unique_ptr<MmioTransport> transport_;
     std::unique_ptr<VirtioTestDriver> driver_;

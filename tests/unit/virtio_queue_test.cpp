@@ -5,9 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
 #include "devices/virtio/queue.h"
-#include "vmm/error.h"
-#include "vmm/guest_memory.h"
+#include "x86/layout.h"
 
 namespace devices::virtio {
 namespace {
@@ -34,7 +35,7 @@ struct Desc {
 // The driver's side of the rings, written the way a guest would.
 class FakeDriver {
   public:
-    FakeDriver(vmm::GuestMemory& mem, std::uint16_t size) : mem_(mem), size_(size) {}
+    FakeDriver(base::GuestMemory& mem, std::uint16_t size) : mem_(mem), size_(size) {}
 
     void write_desc(std::uint16_t i, Desc d) { ASSERT_TRUE(mem_.write_obj(kDesc + 16ull * i, d)); }
     void write_table(std::uint64_t addr, const std::vector<Desc>& descs) {
@@ -93,7 +94,7 @@ class FakeDriver {
     }
 
   private:
-    vmm::GuestMemory& mem_;
+    base::GuestMemory& mem_;
     std::uint16_t size_;
     std::uint16_t avail_idx_ = 0;
     std::uint16_t next_free_ = 0;
@@ -106,7 +107,7 @@ void configure(Queue& q, std::uint16_t size) {
     q.set_used_addr(kUsed);
 }
 
-bool inside(const vmm::GuestMemory& mem, const Buffer& b) {
+bool inside(const base::GuestMemory& mem, const Buffer& b) {
     const auto all = mem.span(0, mem.ram_bytes());
     return !b.host.empty() && b.host.data() >= all->data() &&
            b.host.data() + b.host.size() <= all->data() + all->size() &&
@@ -146,7 +147,7 @@ class VirtioQueue : public ::testing::Test {
         EXPECT_EQ(next.chain.head, good);
     }
 
-    vmm::GuestMemory mem;
+    base::GuestMemory mem;
     Queue q;
     FakeDriver drv;
 };
@@ -154,9 +155,9 @@ class VirtioQueue : public ::testing::Test {
 // ---- configuration ----
 
 TEST(VirtioQueueConfig, ConstructorRejectsBadMaxSize) {
-    EXPECT_THROW(Queue(0), vmm::InvalidInput);
-    EXPECT_THROW(Queue(3), vmm::InvalidInput);
-    EXPECT_THROW(Queue(65535), vmm::InvalidInput);
+    EXPECT_THROW(Queue(0), base::InvalidInput);
+    EXPECT_THROW(Queue(3), base::InvalidInput);
+    EXPECT_THROW(Queue(65535), base::InvalidInput);
     EXPECT_NO_THROW(Queue(1));
     EXPECT_NO_THROW(Queue(32768));
 }
@@ -171,7 +172,7 @@ TEST(VirtioQueueConfig, PowerOnState) {
 }
 
 TEST(VirtioQueueConfig, ActivateRejectsBadSizes) {
-    vmm::GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     Queue q(64);
     std::string why;
     for (std::uint16_t size : {0, 3, 48, 128}) {
@@ -187,7 +188,7 @@ TEST(VirtioQueueConfig, ActivateRejectsBadSizes) {
 }
 
 TEST(VirtioQueueConfig, ActivateRejectsMisalignedRings) {
-    vmm::GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     Queue q(16);
     std::string why;
     configure(q, 16);
@@ -211,7 +212,7 @@ TEST(VirtioQueueConfig, ActivateRejectsMisalignedRings) {
 }
 
 TEST(VirtioQueueConfig, ActivateRejectsRingsOutsideRam) {
-    vmm::GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     Queue q(256);
     std::string why;
     const std::uint64_t end = mem.end();
@@ -223,7 +224,7 @@ TEST(VirtioQueueConfig, ActivateRejectsRingsOutsideRam) {
         {kDesc, end - (6 + 2 * 256) + 2, kUsed},    // used_event past the end
         {kDesc, kAvail, end - (6 + 8 * 256) + 2},   // avail_event past the end
         {0xFFFF'FFFF'FFFF'FFF0ull, kAvail, kUsed},  // would wrap around
-        {kDesc, kAvail, vmm::GuestMemory::kMmioHoleStart},
+        {kDesc, kAvail, layout::kMmioHoleStart},
     };
     for (const Case& c : cases) {
         q.set_desc_addr(c.desc);
@@ -588,9 +589,9 @@ TEST_F(VirtioQueue, DrainingToEmptyRearmsAvailEvent) {
 // ---- hostile drivers ----
 
 TEST_F(VirtioQueue, HostileBufferOutsideRam) {
-    expect_bad({{mem.end() - 4, 8, 0, 0}});                      // straddles the end
-    expect_bad({{mem.end(), 1, 0, 0}});                          // just past it
-    expect_bad({{vmm::GuestMemory::kMmioHoleStart, 16, 0, 0}});  // device window
+    expect_bad({{mem.end() - 4, 8, 0, 0}});            // straddles the end
+    expect_bad({{mem.end(), 1, 0, 0}});                // just past it
+    expect_bad({{layout::kMmioHoleStart, 16, 0, 0}});  // device window
 }
 
 TEST_F(VirtioQueue, HostileAddressPlusLengthOverflows) {
@@ -665,7 +666,7 @@ TEST(VirtioQueueHostile, ChainBytesAreCapped) {
     // Descriptors may overlap, so 17 x 256 MiB fit in 256 MiB of RAM. The
     // mapping is MAP_NORESERVE and the data pages are never touched.
     constexpr std::uint64_t kBig = 256ull << 20;
-    vmm::GuestMemory mem(kBig);
+    base::GuestMemory mem(kBig);
     Queue q(32);
     configure(q, 32);
     ASSERT_TRUE(q.activate(mem, nullptr));

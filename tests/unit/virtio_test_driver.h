@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/mmio_transport.h"
-#include "vmm/guest_memory.h"
 
 namespace testing_support {
 
@@ -19,7 +19,7 @@ class VirtioTestDriver {
     static constexpr std::uint16_t kQueueSize = 16;
     static constexpr std::uint64_t kDataBase = 0x100000;
 
-    VirtioTestDriver(devices::virtio::MmioTransport& t, vmm::GuestMemory& mem)
+    VirtioTestDriver(devices::virtio::MmioTransport& t, base::GuestMemory& mem)
         : t_(t),
           mem_(mem),
           next_desc_(t.device().queues().size(), 0),
@@ -121,7 +121,7 @@ class VirtioTestDriver {
 
   private:
     devices::virtio::MmioTransport& t_;
-    vmm::GuestMemory& mem_;
+    base::GuestMemory& mem_;
     std::vector<std::uint16_t> next_desc_;
     std::vector<std::uint16_t> avail_idx_;
     std::vector<std::uint16_t> used_seen_;

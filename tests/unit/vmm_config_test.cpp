@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "vmm/config.h"
-#include "vmm/error.h"
 
 namespace vmm {
 namespace {
@@ -16,7 +16,7 @@ CommandLine parse(std::vector<std::string> args) {
 std::string error_of(std::vector<std::string> args) {
     try {
         parse(args);
-    } catch (const InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         return e.what();
     }
     return "";
@@ -84,12 +84,12 @@ TEST(VmmConfig, JsonConfigHoldsTheSameSettings) {
 
 TEST(VmmConfig, JsonConfigRejectsMalformedDocuments) {
     VmConfig c;
-    EXPECT_THROW(apply_json_config("{", "t.json", c), InvalidInput);
-    EXPECT_THROW(apply_json_config("[1]", "t.json", c), InvalidInput);
-    EXPECT_THROW(apply_json_config(R"({"vcpus": -1})", "t.json", c), InvalidInput);
-    EXPECT_THROW(apply_json_config(R"({"vcpus": [1]})", "t.json", c), InvalidInput);
-    EXPECT_THROW(apply_json_config(R"({"no-reboot": "yes"})", "t.json", c), InvalidInput);
-    EXPECT_THROW(apply_json_config(R"({"colour": "red"})", "t.json", c), InvalidInput);
+    EXPECT_THROW(apply_json_config("{", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config("[1]", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"vcpus": -1})", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"vcpus": [1]})", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"no-reboot": "yes"})", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"colour": "red"})", "t.json", c), base::InvalidInput);
 }
 
 TEST(VmmConfig, DisksAndNetsAreRepeatable) {
@@ -146,7 +146,7 @@ TEST(VmmConfig, JsonTakesDisksAsOneStringOrAnArray) {
     ASSERT_EQ(c.disks.size(), 2u);
     EXPECT_TRUE(c.disks[1].read_only);
     ASSERT_EQ(c.nets.size(), 1u);
-    EXPECT_THROW(apply_json_config(R"({"disk": [1]})", "t.json", c), InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"disk": [1]})", "t.json", c), base::InvalidInput);
 }
 
 TEST(VmmConfig, DefaultMacIsStableLocalAndUnicast) {

@@ -13,9 +13,9 @@
 #include <optional>
 #include <vector>
 
-#include "storage/io_ring.h"
+#include "base/fd.h"
+#include "base/io_ring.h"
 #include "storage_test_files.h"
-#include "vmm/fd.h"
 
 namespace storage {
 namespace {
@@ -33,11 +33,11 @@ class IoRingTest : public ::testing::Test {
     }
 
     TempDir dir_;
-    vmm::Fd file_;
+    base::Fd file_;
 };
 
 TEST_F(IoRingTest, WriteThenReadvBack) {
-    IoRing ring;
+    base::IoRing ring;
     const char text[] = "hello, io_uring";
     const auto bytes = std::as_bytes(std::span(text));
     std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(bytes.data()),
@@ -55,7 +55,7 @@ TEST_F(IoRingTest, WriteThenReadvBack) {
 }
 
 TEST_F(IoRingTest, WritevAndReadIntoSpan) {
-    IoRing ring;
+    base::IoRing ring;
     char x[3] = {'a', 'b', 'c'}, y[2] = {'d', 'e'};
     const std::array<iovec, 2> iov{{{x, 3}, {y, 2}}};
     EXPECT_EQ(await(ring, [&](auto done) { ring.writev(file_.get(), iov, 10, done); }), 5);
@@ -65,7 +65,7 @@ TEST_F(IoRingTest, WritevAndReadIntoSpan) {
 }
 
 TEST_F(IoRingTest, IovecArrayIsCopiedAtSubmission) {
-    IoRing ring;
+    base::IoRing ring;
     std::vector<std::uint8_t> data(512, 0x5a);
     auto iov = std::make_unique<std::vector<iovec>>(1, iovec{data.data(), data.size()});
     std::optional<int> result;
@@ -80,13 +80,13 @@ TEST_F(IoRingTest, IovecArrayIsCopiedAtSubmission) {
 }
 
 TEST_F(IoRingTest, FsyncAndFdatasyncSucceed) {
-    IoRing ring;
+    base::IoRing ring;
     EXPECT_EQ(await(ring, [&](auto done) { ring.fsync(file_.get(), false, done); }), 0);
     EXPECT_EQ(await(ring, [&](auto done) { ring.fsync(file_.get(), true, done); }), 0);
 }
 
 TEST_F(IoRingTest, FallocatePunchesAHole) {
-    IoRing ring;
+    base::IoRing ring;
     std::vector<std::uint8_t> data(256 << 10, 0xff);
     ASSERT_EQ(::pwrite(file_.get(), data.data(), data.size(), 0),
               static_cast<ssize_t>(data.size()));
@@ -103,14 +103,14 @@ TEST_F(IoRingTest, FallocatePunchesAHole) {
 }
 
 TEST_F(IoRingTest, ErrorsComeBackAsNegativeErrno) {
-    IoRing ring;
+    base::IoRing ring;
     std::vector<std::uint8_t> buf(16);
     EXPECT_EQ(await(ring, [&](auto done) { ring.read(12345, buf, 0, done); }), -EBADF);
 }
 
 TEST_F(IoRingTest, PollOnEventfdCompletesWhenSignalled) {
-    IoRing ring;
-    vmm::Fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    base::IoRing ring;
+    base::Fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     ASSERT_TRUE(efd.valid());
     std::optional<int> result;
     ring.poll(efd.get(), POLLIN, [&](int r) { result = r; });
@@ -128,7 +128,8 @@ TEST_F(IoRingTest, PollOnEventfdCompletesWhenSignalled) {
     // A stream read (no offset) of the counter.
     std::array<std::uint8_t, 8> counter{};
     EXPECT_EQ(
-        await(ring, [&](auto done) { ring.read(efd.get(), counter, IoRing::kStreamOffset, done); }),
+        await(ring,
+              [&](auto done) { ring.read(efd.get(), counter, base::IoRing::kStreamOffset, done); }),
         8);
     std::uint64_t value = 0;
     std::memcpy(&value, counter.data(), 8);
@@ -136,13 +137,13 @@ TEST_F(IoRingTest, PollOnEventfdCompletesWhenSignalled) {
 }
 
 TEST_F(IoRingTest, RunWithNothingInFlightReturnsAtOnce) {
-    IoRing ring;
+    base::IoRing ring;
     EXPECT_EQ(ring.run(std::nullopt), 0);
     EXPECT_EQ(ring.run(std::chrono::milliseconds(0)), 0);
 }
 
 TEST_F(IoRingTest, NopCompletesOnTheNextRunNotBefore) {
-    IoRing ring;
+    base::IoRing ring;
     bool called = false;
     ring.nop([&](int r) {
         EXPECT_EQ(r, 0);
@@ -154,7 +155,7 @@ TEST_F(IoRingTest, NopCompletesOnTheNextRunNotBefore) {
 }
 
 TEST_F(IoRingTest, ManyMoreOperationsThanEntries) {
-    IoRing ring(8);
+    base::IoRing ring(8);
     constexpr int kOps = 2000;
     std::vector<std::uint32_t> values(kOps);
     int completed = 0;
@@ -175,8 +176,8 @@ TEST_F(IoRingTest, ManyMoreOperationsThanEntries) {
 }
 
 TEST_F(IoRingTest, ManyPollsInFlightAtOnce) {
-    IoRing ring(4);
-    std::vector<vmm::Fd> fds;
+    base::IoRing ring(4);
+    std::vector<base::Fd> fds;
     int fired = 0;
     for (int i = 0; i < 64; ++i) {
         fds.emplace_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -196,7 +197,7 @@ TEST_F(IoRingTest, ManyPollsInFlightAtOnce) {
 }
 
 TEST_F(IoRingTest, CallbacksMaySubmitMoreOperations) {
-    IoRing ring(4);
+    base::IoRing ring(4);
     int chain = 0;
     std::function<void(int)> next = [&](int r) {
         EXPECT_EQ(r, 0);
@@ -220,13 +221,13 @@ TEST_F(IoRingTest, CallbacksMaySubmitMoreOperations) {
 }
 
 TEST_F(IoRingTest, DestructorWaitsForOperationsInFlight) {
-    vmm::Fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    base::Fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     ASSERT_TRUE(efd.valid());
     auto buffers = std::make_shared<std::vector<std::uint8_t>>(64 << 10);
     int called = 0;
     const auto start = std::chrono::steady_clock::now();
     {
-        IoRing ring(8);
+        base::IoRing ring(8);
         // Polls that would never complete on their own: the destructor cancels them.
         for (int i = 0; i < 20; ++i) {
             ring.poll(efd.get(), POLLIN, [&](int) { ++called; });
@@ -246,7 +247,7 @@ TEST_F(IoRingTest, DestructorWaitsForOperationsInFlight) {
 }
 
 TEST(IoRing, FdIsTheRingsDescriptor) {
-    IoRing ring;
+    base::IoRing ring;
     EXPECT_GE(ring.fd(), 0);
     struct stat st {};
     EXPECT_EQ(::fstat(ring.fd(), &st), 0);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-namespace firmware {
+namespace base {
 
 inline std::uint8_t zero_sum_checksum(std::span<const std::uint8_t> bytes) {
     std::uint8_t sum = 0;
@@ -16,4 +16,4 @@ inline std::uint8_t zero_sum_checksum(std::span<const std::uint8_t> bytes) {
     return static_cast<std::uint8_t>(0x100 - sum);
 }
 
-}  // namespace firmware
+}  // namespace base

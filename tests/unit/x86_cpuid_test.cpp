@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "vmm/cpu_setup.h"
+#include "x86/cpuid.h"
 
-namespace vmm {
+namespace x86 {
 namespace {
 
 kvm_cpuid_entry2 leaf(std::uint32_t function, std::uint32_t index = 0) {
@@ -60,4 +60,4 @@ TEST(GuestCpuid, AmdCoreCount) {
 }
 
 }  // namespace
-}  // namespace vmm
+}  // namespace x86

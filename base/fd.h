@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace vmm {
+namespace base {
 
 class Fd {
   public:
@@ -36,4 +36,4 @@ class Fd {
     int fd_ = -1;
 };
 
-}  // namespace vmm
+}  // namespace base

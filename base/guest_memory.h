@@ -4,9 +4,9 @@
 // false / nullopt) instead of touching anything outside; spans are handed out
 // only after that check. Guest-driven code must go through here.
 //
-// Layout (x86): RAM from 0 up to the 32-bit MMIO hole at 3 GiB; the rest
-// continues at 4 GiB. The hole holds device windows (virtio-mmio, LAPIC,
-// IOAPIC), never RAM.
+// Layout: RAM from guest-physical 0 up to the machine's MMIO hole, the rest
+// from the hole's end (x86: the hole is 3 GiB .. 4 GiB, x86/layout.h). The
+// hole holds device windows, never RAM.
 
 #include <cstddef>
 #include <cstdint>
@@ -16,17 +16,19 @@
 #include <type_traits>
 #include <vector>
 
-#include "firmware/layout.h"
-
-namespace vmm {
+namespace base {
 
 using GuestAddress = std::uint64_t;
 
+// Guest-physical addresses [start, end) that hold no RAM; RAM that does not
+// fit below `start` continues at `end`. The empty hole: one contiguous region.
+struct MemoryHole {
+    GuestAddress start = 0;
+    GuestAddress end = 0;
+};
+
 class GuestMemory {
   public:
-    static constexpr GuestAddress kMmioHoleStart = layout::kMmioHoleStart;  // 3 GiB
-    static constexpr GuestAddress kMmioHoleEnd = layout::kMmioHoleEnd;      // 4 GiB
-
     struct Region {
         GuestAddress guest_start;
         std::uint64_t size;
@@ -40,9 +42,9 @@ class GuestMemory {
     // "madvise") backs the guest with 2 MiB pages: one nested page fault per
     // 2 MiB the guest touches instead of per 4 KiB, and fewer TLB misses.
     // Inaccessible guard space surrounds it.
-    // Throws InvalidInput for a zero or unaligned size, HostError when mmap
-    // fails.
-    explicit GuestMemory(std::uint64_t ram_bytes);
+    // Throws InvalidInput for a zero or unaligned size or a hole that is not
+    // page-aligned, HostError when mmap fails.
+    explicit GuestMemory(std::uint64_t ram_bytes, MemoryHole hole = {});
     ~GuestMemory();
     GuestMemory(const GuestMemory&) = delete;
     GuestMemory& operator=(const GuestMemory&) = delete;
@@ -93,4 +95,4 @@ class GuestMemory {
     std::vector<Region> regions_;
 };
 
-}  // namespace vmm
+}  // namespace base

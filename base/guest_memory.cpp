@@ -1,12 +1,12 @@
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
 
 #include <sys/mman.h>
 
 #include <cerrno>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
-namespace vmm {
+namespace base {
 
 namespace {
 constexpr std::uint64_t kPageSize = 4096;
@@ -20,10 +20,16 @@ constexpr std::uint64_t kHugePageSize = 2 << 20;
 constexpr std::uint64_t kGuardBelow = kPageSize;
 }  // namespace
 
-GuestMemory::GuestMemory(std::uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
+GuestMemory::GuestMemory(std::uint64_t ram_bytes, MemoryHole hole) : ram_bytes_(ram_bytes) {
     if (ram_bytes == 0 || ram_bytes % kPageSize != 0) {
         throw InvalidInput("guest memory size " + std::to_string(ram_bytes) +
                            " bytes is not a positive multiple of 4 KiB");
+    }
+    const bool has_hole = hole.end != 0;
+    if (has_hole && (hole.start >= hole.end || hole.start % kPageSize != 0 ||
+                     hole.end % kPageSize != 0 || hole.start == 0)) {
+        throw InvalidInput("guest memory hole [" + std::to_string(hole.start) + ", " +
+                           std::to_string(hole.end) + ") is not a page-aligned range above 0");
     }
     // One mapping, 2 MiB-aligned inside a reservation with guards (above);
     // the part above the hole is guest-physical 4 GiB upwards.
@@ -48,10 +54,10 @@ GuestMemory::GuestMemory(std::uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
     madvise(p, ram_bytes, MADV_DONTDUMP);
     // Advice only: without THP in the host kernel the guest gets 4 KiB pages.
     madvise(p, ram_bytes, MADV_HUGEPAGE);
-    const std::uint64_t low = ram_bytes < kMmioHoleStart ? ram_bytes : kMmioHoleStart;
+    const std::uint64_t low = has_hole && ram_bytes > hole.start ? hole.start : ram_bytes;
     regions_.push_back({0, low, mapping_});
     if (ram_bytes > low) {
-        regions_.push_back({kMmioHoleEnd, ram_bytes - low, mapping_ + low});
+        regions_.push_back({hole.end, ram_bytes - low, mapping_ + low});
     }
 }
 
@@ -133,4 +139,4 @@ void GuestMemory::clear() {
     }
 }
 
-}  // namespace vmm
+}  // namespace base

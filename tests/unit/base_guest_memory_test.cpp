@@ -1,5 +1,3 @@
-#include "vmm/guest_memory.h"
-
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,13 +7,16 @@
 #include <limits>
 #include <string>
 
-#include "vmm/error.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "x86/layout.h"
+#include "x86/ram.h"
 
 namespace vmm {
 namespace {
 
 TEST(GuestMemory, SmallMemoryIsOneRegionFromZero) {
-    GuestMemory mem(64 << 20);
+    base::GuestMemory mem(64 << 20);
     ASSERT_EQ(mem.regions().size(), 1u);
     EXPECT_EQ(mem.regions()[0].guest_start, 0u);
     EXPECT_EQ(mem.end(), 64u << 20);
@@ -38,7 +39,7 @@ std::string vm_flags_of_mapping_at(const void* start) {
 }
 
 TEST(GuestMemory, RamStartsOnAHugePageBoundaryAdvisedForHugePages) {
-    GuestMemory mem(64 << 20);
+    base::GuestMemory mem(64 << 20);
     const std::uint8_t* host = mem.regions()[0].host;
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(host) % (2 << 20), 0u)
         << "a 2 MiB guest page must be a 2 MiB host page";
@@ -68,32 +69,37 @@ std::string perms_of_mapping(const void* edge, bool as_start) {
 }
 
 TEST(GuestMemory, InaccessibleGuardsSurroundRam) {
-    GuestMemory mem(6 << 20);
+    base::GuestMemory mem(6 << 20);
     const std::uint8_t* host = mem.regions()[0].host;
     EXPECT_EQ(perms_of_mapping(host, false), "---p") << "a guard right below RAM";
     EXPECT_EQ(perms_of_mapping(host + (6 << 20), true), "---p") << "a guard right above RAM";
 }
 
 TEST(GuestMemory, LargeMemorySkipsTheMmioHole) {
-    GuestMemory mem(4ull << 30);  // MAP_NORESERVE: costs nothing until touched
+    base::GuestMemory mem(4ull << 30, x86::kRamHole);
     ASSERT_EQ(mem.regions().size(), 2u);
-    EXPECT_EQ(mem.regions()[0].size, GuestMemory::kMmioHoleStart);
-    EXPECT_EQ(mem.regions()[1].guest_start, GuestMemory::kMmioHoleEnd);
-    EXPECT_EQ(mem.regions()[1].size, (4ull << 30) - GuestMemory::kMmioHoleStart);
-    EXPECT_FALSE(mem.contains(GuestMemory::kMmioHoleStart, 1));
-    EXPECT_TRUE(mem.contains(GuestMemory::kMmioHoleStart - 1, 1));
-    EXPECT_TRUE(mem.contains(GuestMemory::kMmioHoleEnd, 4096));
-    // An access may not straddle the hole, even though both ends are RAM.
-    EXPECT_FALSE(mem.contains(GuestMemory::kMmioHoleStart - 8, GuestMemory::kMmioHoleEnd));
+    EXPECT_EQ(mem.regions()[0].size, layout::kMmioHoleStart);
+    EXPECT_EQ(mem.regions()[1].guest_start, layout::kMmioHoleEnd);
+    EXPECT_EQ(mem.regions()[1].size, (4ull << 30) - layout::kMmioHoleStart);
+    EXPECT_FALSE(mem.contains(layout::kMmioHoleStart, 1));
+    EXPECT_TRUE(mem.contains(layout::kMmioHoleStart - 1, 1));
+    EXPECT_TRUE(mem.contains(layout::kMmioHoleEnd, 4096));
+    // An access may not straddle the hole, even though its first and last
+    // bytes are both RAM.
+    const std::uint64_t across = layout::kMmioHoleEnd - layout::kMmioHoleStart + 16;
+    ASSERT_TRUE(mem.contains(layout::kMmioHoleStart - 8, 8));
+    ASSERT_TRUE(mem.contains(layout::kMmioHoleEnd, 8));
+    EXPECT_FALSE(mem.contains(layout::kMmioHoleStart - 8, across));
+    EXPECT_FALSE(mem.span(layout::kMmioHoleStart - 8, across).has_value());
 }
 
 TEST(GuestMemory, RejectsBadSizes) {
-    EXPECT_THROW(GuestMemory(0), InvalidInput);
-    EXPECT_THROW(GuestMemory(4097), InvalidInput);
+    EXPECT_THROW(base::GuestMemory(0), base::InvalidInput);
+    EXPECT_THROW(base::GuestMemory(4097), base::InvalidInput);
 }
 
 TEST(GuestMemory, ReadsBackWhatWasWritten) {
-    GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     const std::array<std::uint8_t, 4> data{1, 2, 3, 4};
     ASSERT_TRUE(mem.write(0x1000, data));
     std::array<std::uint8_t, 4> back{};
@@ -105,7 +111,7 @@ TEST(GuestMemory, ReadsBackWhatWasWritten) {
 }
 
 TEST(GuestMemory, RefusesEveryAccessOutsideRam) {
-    GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     const std::uint64_t end = 1 << 20;
     std::array<std::uint8_t, 8> buf{};
     EXPECT_TRUE(mem.read(end - 8, buf));
@@ -123,7 +129,7 @@ TEST(GuestMemory, RefusesEveryAccessOutsideRam) {
 }
 
 TEST(GuestMemory, ClearZeroesEverything) {
-    GuestMemory mem(1 << 20);
+    base::GuestMemory mem(1 << 20);
     ASSERT_TRUE(mem.write_obj<std::uint64_t>(0x5000, ~0ull));
     mem.clear();
     EXPECT_EQ(mem.read_obj<std::uint64_t>(0x5000), 0u);

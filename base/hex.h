@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-namespace boot {
+namespace base {
 
 inline std::string hex(std::uint64_t value) {
     char buf[24];
@@ -18,4 +18,4 @@ inline std::string mib(std::uint64_t bytes) {
     return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB";
 }
 
-}  // namespace boot
+}  // namespace base

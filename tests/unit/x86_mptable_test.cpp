@@ -1,5 +1,3 @@
-#include "firmware/mptable.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -8,11 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "firmware/layout.h"
-#include "vmm/error.h"
-#include "vmm/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "x86/layout.h"
+#include "x86/mptable.h"
 
-namespace firmware {
+namespace x86 {
 namespace {
 
 std::uint8_t sum(std::span<const std::uint8_t> bytes) {
@@ -41,7 +40,7 @@ struct Parsed {
     std::vector<MpInterrupt> local_ints;
 };
 
-Parsed parse(const std::vector<std::uint8_t>& bytes, vmm::GuestAddress base) {
+Parsed parse(const std::vector<std::uint8_t>& bytes, base::GuestAddress base) {
     Parsed p{};
     p.fp = read_at<MpFloatingPointer>(bytes, 0);
     std::size_t table = p.fp.physical_address - base;
@@ -146,19 +145,19 @@ TEST(MpTable, BusIoApicAndInterrupts) {
 }
 
 TEST(MpTable, RejectsZeroAndTooManyVcpus) {
-    EXPECT_THROW(build_mptable(0, layout::kEbda), vmm::InvalidInput);
+    EXPECT_THROW(build_mptable(0, layout::kEbda), base::InvalidInput);
     EXPECT_NO_THROW(build_mptable(kMpTableMaxVcpus, layout::kEbda));
     try {
         build_mptable(kMpTableMaxVcpus + 1, layout::kEbda);
         FAIL() << "expected InvalidInput";
-    } catch (const vmm::InvalidInput& e) {
+    } catch (const base::InvalidInput& e) {
         EXPECT_NE(std::string(e.what()).find(std::to_string(kMpTableMaxVcpus)), std::string::npos)
             << e.what();
     }
 }
 
 TEST(MpTable, WriteLandsAtTheEbdaWhereLinuxScans) {
-    vmm::GuestMemory memory(2 << 20);
+    base::GuestMemory memory(2 << 20);
     write_mptable(memory, 2);
     auto expected = build_mptable(2, layout::kEbda);
     std::vector<std::uint8_t> copy(expected.size());
@@ -166,9 +165,9 @@ TEST(MpTable, WriteLandsAtTheEbdaWhereLinuxScans) {
     EXPECT_EQ(copy, expected);
     EXPECT_LE(layout::kEbda + expected.size(), 0xA0000u);
 
-    vmm::GuestMemory tiny(64 << 10);
-    EXPECT_THROW(write_mptable(tiny, 1), vmm::InvalidInput);
+    base::GuestMemory tiny(64 << 10);
+    EXPECT_THROW(write_mptable(tiny, 1), base::InvalidInput);
 }
 
 }  // namespace
-}  // namespace firmware
+}  // namespace x86

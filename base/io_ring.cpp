@@ -1,13 +1,13 @@
-#include "storage/io_ring.h"
+#include "base/io_ring.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-#include "vmm/error.h"
+#include "base/error.h"
 
-namespace storage {
+namespace base {
 
 namespace {
 
@@ -51,10 +51,10 @@ struct IoRing::Op {
 IoRing::IoRing(unsigned entries) {
     const int r = io_uring_queue_init(entries, &ring_, 0);
     if (r < 0) {
-        throw vmm::HostError("io_uring_queue_init(" + std::to_string(entries) +
-                             "): " + std::strerror(-r) +
-                             " (the VMM needs io_uring: Linux 5.6 or later, not disabled by "
-                             "sysctl kernel.io_uring_disabled or a seccomp policy)");
+        throw HostError("io_uring_queue_init(" + std::to_string(entries) +
+                        "): " + std::strerror(-r) +
+                        " (the VMM needs io_uring: Linux 5.6 or later, not disabled by "
+                        "sysctl kernel.io_uring_disabled or a seccomp policy)");
     }
 }
 
@@ -323,4 +323,4 @@ int IoRing::run(std::optional<std::chrono::milliseconds> timeout) {
     return ran;
 }
 
-}  // namespace storage
+}  // namespace base

@@ -1,13 +1,13 @@
-#include "vmm/error.h"
+#include "base/error.h"
 
 #include <cerrno>
 #include <cstring>
 
-namespace vmm {
+namespace base {
 
 void throw_errno(const std::string& what) {
     const int err = errno;
     throw HostError(what + ": " + std::strerror(err));
 }
 
-}  // namespace vmm
+}  // namespace base

@@ -1,4 +1,4 @@
-#include "firmware/mptable.h"
+#include "x86/mptable.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,10 +6,10 @@
 #include <string>
 #include <type_traits>
 
-#include "firmware/checksum.h"
-#include "vmm/error.h"
+#include "base/checksum.h"
+#include "base/error.h"
 
-namespace firmware {
+namespace x86 {
 namespace {
 
 // CPUID-style signature and features for the processor entries (§4.3.1):
@@ -50,11 +50,11 @@ MpInterrupt interrupt(std::uint8_t type, std::uint8_t int_type, std::uint8_t irq
 
 }  // namespace
 
-std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base) {
+std::vector<std::uint8_t> build_mptable(unsigned vcpus, base::GuestAddress base) {
     if (vcpus == 0 || vcpus > kMpTableMaxVcpus) {
-        throw vmm::InvalidInput("the MP table in the 1 KiB EBDA lists 1.." +
-                                std::to_string(kMpTableMaxVcpus) + " vCPUs, not " +
-                                std::to_string(vcpus));
+        throw base::InvalidInput("the MP table in the 1 KiB EBDA lists 1.." +
+                                 std::to_string(kMpTableMaxVcpus) + " vCPUs, not " +
+                                 std::to_string(vcpus));
     }
     const auto io_apic_id = static_cast<std::uint8_t>(vcpus);  // after the CPUs' ids
     std::vector<std::uint8_t> table;                           // the configuration table
@@ -110,7 +110,7 @@ std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base) 
     header.entry_count = entries;
     header.local_apic_address = static_cast<std::uint32_t>(layout::kLocalApic);
     std::memcpy(table.data(), &header, sizeof header);
-    table[offsetof(MpConfigHeader, checksum)] = zero_sum_checksum(table);
+    table[offsetof(MpConfigHeader, checksum)] = base::zero_sum_checksum(table);
 
     MpFloatingPointer fp{};
     std::memcpy(fp.signature, "_MP_", 4);
@@ -119,19 +119,19 @@ std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base) 
     fp.spec_rev = kMpSpecRev;
     std::vector<std::uint8_t> out;
     append(out, fp);
-    out[offsetof(MpFloatingPointer, checksum)] = zero_sum_checksum(out);
+    out[offsetof(MpFloatingPointer, checksum)] = base::zero_sum_checksum(out);
     out.insert(out.end(), table.begin(), table.end());
     if (out.size() > kMpTableMaxBytes) {
-        throw std::logic_error("MP table larger than its computed bound");
+        throw base::InternalError("MP table larger than its computed bound");
     }
     return out;
 }
 
-void write_mptable(vmm::GuestMemory& memory, unsigned vcpus) {
+void write_mptable(base::GuestMemory& memory, unsigned vcpus) {
     std::vector<std::uint8_t> table = build_mptable(vcpus, layout::kEbda);
     if (!memory.write(layout::kEbda, table)) {
-        throw vmm::InvalidInput("guest RAM does not cover the EBDA for the MP table");
+        throw base::InvalidInput("guest RAM does not cover the EBDA for the MP table");
     }
 }
 
-}  // namespace firmware
+}  // namespace x86

@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "firmware/layout.h"
-#include "vmm/guest_memory.h"
+#include "base/guest_memory.h"
+#include "x86/layout.h"
 
-namespace firmware {
+namespace x86 {
 
 // §4.1 Table 4-1 "MP Floating Pointer Structure Fields".
 struct [[gnu::packed]] MpFloatingPointer {
@@ -145,11 +145,11 @@ inline constexpr unsigned kMpTableMaxVcpus =
     static_cast<unsigned>((kMpTableMaxBytes - kMpFixedBytes) / sizeof(MpProcessor));
 
 // The floating pointer at `base`, the configuration table right after it.
-// Throws vmm::InvalidInput for 0 or more than kMpTableMaxVcpus vCPUs.
-std::vector<std::uint8_t> build_mptable(unsigned vcpus, vmm::GuestAddress base);
+// Throws base::InvalidInput for 0 or more than kMpTableMaxVcpus vCPUs.
+std::vector<std::uint8_t> build_mptable(unsigned vcpus, base::GuestAddress base);
 
 // Builds the table for layout::kEbda and writes it there. Throws
-// vmm::InvalidInput as build_mptable does, or when the EBDA is not guest RAM.
-void write_mptable(vmm::GuestMemory& memory, unsigned vcpus);
+// base::InvalidInput as build_mptable does, or when the EBDA is not guest RAM.
+void write_mptable(base::GuestMemory& memory, unsigned vcpus);
 
-}  // namespace firmware
+}  // namespace x86

@@ -29,7 +29,7 @@
 #include <span>
 #include <vector>
 
-namespace storage {
+namespace base {
 
 class IoRing {
   public:
@@ -39,7 +39,7 @@ class IoRing {
     // position", i.e. no offset.
     static constexpr std::uint64_t kStreamOffset = ~std::uint64_t{0};
 
-    // Throws vmm::HostError when the kernel has no usable io_uring.
+    // Throws HostError when the kernel has no usable io_uring.
     explicit IoRing(unsigned entries = 256);
     // Cancels what can be cancelled and waits (bounded, a few seconds) for every
     // operation the kernel holds, so that no kernel write lands in freed memory.
@@ -88,4 +88,4 @@ class IoRing {
     std::size_t in_flight_ = 0;
 };
 
-}  // namespace storage
+}  // namespace base
