@@ -1,10 +1,9 @@
-#include "x86/boot_cpu.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "base/error.h"
+#include "x86/boot_cpu.h"
 #include "x86/layout.h"
 
 namespace x86 {
