@@ -7,8 +7,11 @@ namespace vmm {
 
 namespace {
 
+// Strings from the request (a path, an action) may hold bytes that are not
+// UTF-8, which JSON cannot carry: they are written as U+FFFD instead of
+// failing the answer.
 ApiReply reply(int status, const nlohmann::json& body) {
-    return {status, body.dump() + "\n"};
+    return {status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 ApiReply reply_error(int status, const std::string& message) {
@@ -19,15 +22,15 @@ ApiReply reply_error(int status, const std::string& message) {
 
 ApiReply answer_api_request(VmController& controller, std::string_view method,
                             const std::string& path, std::string_view body_text) {
-    const bool known = path == "/vm" || path == "/metrics" || path == "/vm/actions";
-    if (!known) {
-        return reply_error(404, "no such endpoint: " + path);
-    }
-    const std::string_view allowed = path == "/vm/actions" ? "PUT" : "GET";
-    if (method != allowed) {
-        return reply_error(405, std::string(method) + " is not allowed on " + path);
-    }
     try {
+        const bool known = path == "/vm" || path == "/metrics" || path == "/vm/actions";
+        if (!known) {
+            return reply_error(404, "no such endpoint: " + path);
+        }
+        const std::string_view allowed = path == "/vm/actions" ? "PUT" : "GET";
+        if (method != allowed) {
+            return reply_error(405, std::string(method) + " is not allowed on " + path);
+        }
         if (path == "/vm") {
             return reply(200, controller.status());
         }

@@ -34,5 +34,23 @@ TEST(ApiRequest, AnswersTheEndpoints) {
     EXPECT_EQ(answer_api_request(c, "POST", "/vm", "").status, 405);
 }
 
+// Bytes that are not UTF-8 cannot be written as JSON as they are: an error
+// message quoting them once threw out of the request handler.
+TEST(ApiRequest, PathsThatAreNotUtf8GetAJsonAnswer) {
+    FixedController c;
+    for (const std::string path : {"/vm\xff", "/\xc3", "/\xed\xa0\x80"}) {
+        ApiReply reply{0, ""};
+        EXPECT_NO_THROW(reply = answer_api_request(c, "GET", path, "")) << path;
+        EXPECT_EQ(reply.status, 404);
+        const auto json = parsed(reply);
+        ASSERT_TRUE(json.is_object()) << reply.body;
+        EXPECT_NE(json["error"].get<std::string>().find("no such endpoint: /"), std::string::npos);
+    }
+    ApiReply reply{0, ""};
+    EXPECT_NO_THROW(reply = answer_api_request(c, "GET\xff", "/vm/actions", ""));
+    EXPECT_EQ(reply.status, 405);
+    EXPECT_TRUE(parsed(reply).is_object()) << reply.body;
+}
+
 }  // namespace
 }  // namespace vmm
