@@ -283,7 +283,7 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, out_of_range (1e999)
         throw base::InvalidInput("config " + origin + " is not valid JSON: " + e.what());
     }
     if (!j.is_object()) {

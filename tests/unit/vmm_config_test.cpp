@@ -92,6 +92,15 @@ TEST(VmmConfig, JsonConfigRejectsMalformedDocuments) {
     EXPECT_THROW(apply_json_config(R"({"colour": "red"})", "t.json", c), base::InvalidInput);
 }
 
+// A number JSON cannot hold in a double is no parse_error to nlohmann's
+// parser but an out_of_range: it once escaped past main's InvalidInput
+// handler and aborted the vmm.
+TEST(VmmConfig, JsonNumbersTooLargeForADoubleAreInvalidInput) {
+    VmConfig c;
+    EXPECT_THROW(apply_json_config(R"({"vcpus": 1e999})", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"memory": -8e774})", "t.json", c), base::InvalidInput);
+}
+
 TEST(VmmConfig, DisksAndNetsAreRepeatable) {
     const auto c = parse({"--kernel", "/k", "--disk", "path=/img/root.ext4,ephemeral", "--disk",
                           "path=/vol/data.raw,id=data,direct", "--disk", "path=/ro.img,readonly",
