@@ -44,7 +44,7 @@ ApiReply answer_api_request(VmController& controller, std::string_view method,
         nlohmann::json body;
         try {
             body = nlohmann::json::parse(body_text);
-        } catch (const nlohmann::json::parse_error&) {
+        } catch (const nlohmann::json::exception&) {  // parse_error, out_of_range (1e999)
             return reply_error(400, "the body is not valid JSON: send {\"action\": \"...\"}");
         }
         if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {

@@ -52,5 +52,15 @@ TEST(ApiRequest, PathsThatAreNotUtf8GetAJsonAnswer) {
     EXPECT_TRUE(parsed(reply).is_object()) << reply.body;
 }
 
+// nlohmann's parser reports a number that overflows a double as
+// out_of_range, not parse_error: such a body once got a 500, as if the VMM
+// had failed, instead of the client's 400.
+TEST(ApiRequest, ABodyWithANumberTooLargeIsTheClientsError) {
+    FixedController c;
+    const ApiReply reply = answer_api_request(c, "PUT", "/vm/actions", R"({"action": 1e999})");
+    EXPECT_EQ(reply.status, 400) << reply.body;
+    EXPECT_NE(parsed(reply)["error"].get<std::string>().find("not valid JSON"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vmm
