@@ -147,6 +147,21 @@ TEST(VmmConfig, BadDiskAndNetSpecsAreNamed) {
     EXPECT_NE(error_of(many).find("too many devices"), std::string::npos);
 }
 
+// sscanf's %2x took a sign, a space or a 0x prefix, so "-2:..." gave the
+// guest fe:... and "02:00:00:00:00: 1" passed: a MAC is six hex pairs.
+TEST(VmmConfig, MacsAreSixHexPairsAndNothingElse) {
+    for (const std::string mac : {"02:00:00:00:00: 1", "-2:00:00:00:00:01", "+2:00:00:00:00:01",
+                                  "0x:00:00:00:00:02", "02:00:00:00:00:0x", "02-00-00-00-00-01"}) {
+        EXPECT_NE(
+            error_of({"--kernel", "/k", "--net", "tap=t,mac=" + mac}).find("is not of the form"),
+            std::string::npos)
+            << mac;
+    }
+    const auto c = parse({"--kernel", "/k", "--net", "tap=t,mac=0A:bC:00:Ff:10:9e"}).config;
+    ASSERT_TRUE(c.nets.at(0).mac.has_value());
+    EXPECT_EQ(format_mac(*c.nets[0].mac), "0a:bc:00:ff:10:9e");
+}
+
 TEST(VmmConfig, JsonTakesDisksAsOneStringOrAnArray) {
     VmConfig c;
     apply_json_config(R"({"kernel": "/k", "disk": ["path=/a", "path=/b,readonly"],
