@@ -357,6 +357,10 @@ def config_seeds():
           argv([b"--memory", b"64", b"--config", b"-", b"--vcpus=2"],
                b'{"kernel": "/k", "net": "tap=t", "id": "from-file"}'))
     write("vmm_config_fuzz", "argv-help", argv([b"--kernel", b"/k", b"--help"]))
+    # What the fuzzer found (see the fixes' commits), kept as seeds.
+    write("vmm_config_fuzz", "found-number-overflow", b'\x00{"vcpus": 1e999}')
+    write("vmm_config_fuzz", "found-mac-with-a-space",
+          b'\x00{"net": "tap=t1,mac=02:00:00:00:00: 1"}')
 
 
 # ---- api_request_fuzz ---------------------------------------------------------
@@ -379,6 +383,10 @@ def api_seeds():
     write("api_request_fuzz", "put-not-a-string", request(PUT, b"/vm/actions", b'{"action": 7}'))
     write("api_request_fuzz", "post-vm", request(POST, b"/vm", b"{}"))
     write("api_request_fuzz", "get-unknown", request(GET, b"/vm/x?y#z"))
+    # What the fuzzer found (see the fixes' commits), kept as seeds.
+    write("api_request_fuzz", "found-path-not-utf8", request(GET, b"/vm\xff"))
+    write("api_request_fuzz", "found-number-overflow",
+          request(PUT, b"/vm/actions", b'{"action": 1e999}'))
 
 
 def main():
