@@ -52,13 +52,24 @@ CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
 
 # libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
-# code it exercises.
+# code it exercises: FUZZ_DEPS_<target> (FUZZ_DEPS where a target names none)
+# and the libraries FUZZ_LIBS_<target>. Seed corpora: tests/fuzz/corpus/<target>/.
 FUZZ_CXX  := clang++-14
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
 FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp base/guest_memory.cpp \
              base/error.cpp
+FUZZ_DEPS_legacy_devices_fuzz := devices/bus.cpp devices/serial.cpp devices/i8042.cpp \
+             devices/rtc.cpp devices/acpi_pm.cpp devices/pvpanic.cpp \
+             devices/boot_progress_port.cpp base/error.cpp
+FUZZ_DEPS_overlay_disk_fuzz := storage/overlay_disk.cpp storage/cluster_map.cpp \
+             storage/raw_disk.cpp storage/disk.cpp base/io_ring.cpp base/error.cpp
+FUZZ_LIBS_overlay_disk_fuzz := -luring
+FUZZ_DEPS_kernel_loader_fuzz := $(wildcard boot/*.cpp) base/guest_memory.cpp base/error.cpp
+FUZZ_DEPS_vmm_config_fuzz := vmm/config.cpp base/error.cpp
+FUZZ_DEPS_api_request_fuzz := vmm/api_request.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
+fuzz_deps = $(or $(FUZZ_DEPS_$(1)),$(FUZZ_DEPS))
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
             $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench
@@ -112,10 +123,11 @@ microbench: $(B)/bin/virtio-bench
 	$(B)/bin/virtio-bench --benchmark_min_time=0.2 --benchmark_out=$(B)/bench/micro.json \
 	    --benchmark_out_format=json
 
-$(B)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
+.SECONDEXPANSION:
+$(B)/fuzz/%: tests/fuzz/%.cpp $$(call fuzz_deps,$$*) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_DEPS)
+	    -fno-sanitize-recover=all -o $@ $< $(call fuzz_deps,$*) $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZERS)
 	@scripts/run-fuzzers $(FUZZ_SECONDS) $(FUZZERS)

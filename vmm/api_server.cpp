@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "vmm/api_request.h"
 
 namespace vmm {
 
@@ -23,8 +24,7 @@ namespace {
 constexpr std::size_t kHardBodyLimit = 1 << 20;
 constexpr int kTimeoutSeconds = 5;
 
-void reply(evhttp_request* req, int status, const nlohmann::json& body) {
-    const std::string text = body.dump() + "\n";
+void send_reply(evhttp_request* req, int status, const std::string& text) {
     evkeyvalq* headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", "application/json");
     evbuffer* out = evbuffer_new();
@@ -35,10 +35,6 @@ void reply(evhttp_request* req, int status, const nlohmann::json& body) {
     evbuffer_add(out, text.data(), text.size());
     evhttp_send_reply(req, status, nullptr, out);
     evbuffer_free(out);
-}
-
-void reply_error(evhttp_request* req, int status, const std::string& message) {
-    reply(req, status, nlohmann::json{{"error", message}});
 }
 
 const char* method_name(evhttp_cmd_type cmd) {
@@ -152,57 +148,14 @@ ApiServer::~ApiServer() {
 }
 
 void ApiServer::handle(evhttp_request* req) {
-    const evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    const std::string path = request_path(req);
-    const bool known = path == "/vm" || path == "/metrics" || path == "/vm/actions";
-    if (!known) {
-        reply_error(req, 404, "no such endpoint: " + path);
-        return;
-    }
-    const evhttp_cmd_type allowed = path == "/vm/actions" ? EVHTTP_REQ_PUT : EVHTTP_REQ_GET;
-    if (cmd != allowed) {
-        reply_error(req, 405, std::string(method_name(cmd)) + " is not allowed on " + path);
-        return;
-    }
-    try {
-        if (path == "/vm") {
-            reply(req, 200, controller_.status());
-            return;
-        }
-        if (path == "/metrics") {
-            reply(req, 200, controller_.metrics());
-            return;
-        }
-        evbuffer* in = evhttp_request_get_input_buffer(req);
-        const std::size_t length = evbuffer_get_length(in);
-        if (length > kMaxBodyBytes) {
-            reply_error(
-                req, 413,
-                "request body too large: at most " + std::to_string(kMaxBodyBytes) + " bytes");
-            return;
-        }
-        std::string text(length, '\0');
-        evbuffer_copyout(in, text.data(), length);
-        nlohmann::json body;
-        try {
-            body = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error&) {
-            reply_error(req, 400, "the body is not valid JSON: send {\"action\": \"...\"}");
-            return;
-        }
-        if (!body.is_object() || !body.contains("action") || !body["action"].is_string()) {
-            reply_error(req, 400, "the body needs a string field \"action\"");
-            return;
-        }
-        const auto result = controller_.act(body["action"].get<std::string>());
-        if (!result.error.empty()) {
-            reply_error(req, result.http_status, result.error);
-            return;
-        }
-        reply(req, result.http_status, nlohmann::json{{"accepted", body["action"]}});
-    } catch (const std::exception&) {
-        reply_error(req, 500, "internal error while handling the request");
-    }
+    evbuffer* in = evhttp_request_get_input_buffer(req);
+    const std::size_t length = evbuffer_get_length(in);
+    const auto* bytes = length > 0 ? evbuffer_pullup(in, -1) : nullptr;
+    const std::string_view body(reinterpret_cast<const char*>(bytes),
+                                bytes != nullptr ? length : 0);
+    const ApiReply answer = answer_api_request(
+        controller_, method_name(evhttp_request_get_command(req)), request_path(req), body);
+    send_reply(req, answer.status, answer.body);
 }
 
 }  // namespace vmm

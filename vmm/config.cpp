@@ -1,5 +1,6 @@
 #include "vmm/config.h"
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -122,15 +123,19 @@ DiskConfig parse_disk(const std::string& value) {
 }
 
 std::array<std::uint8_t, 6> parse_mac(const std::string& text) {
-    std::array<std::uint8_t, 6> mac{};
-    unsigned b[6];
-    char tail;
-    if (text.size() != 17 || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1],
-                                         &b[2], &b[3], &b[4], &b[5], &tail) != 6) {
+    // Six pairs of hex digits with colons between (sscanf's %x alone would
+    // take a sign, spaces or a 0x prefix too).
+    bool well_formed = text.size() == 17;
+    for (std::size_t i = 0; well_formed && i < text.size(); ++i) {
+        well_formed =
+            i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i]));
+    }
+    if (!well_formed) {
         throw base::InvalidInput("--net mac '" + text + "' is not of the form 02:00:00:00:00:01");
     }
-    for (int i = 0; i < 6; ++i) {
-        mac[i] = static_cast<std::uint8_t>(b[i]);
+    std::array<std::uint8_t, 6> mac{};
+    for (std::size_t i = 0; i < 6; ++i) {
+        mac[i] = static_cast<std::uint8_t>(std::stoul(text.substr(3 * i, 2), nullptr, 16));
     }
     if (mac[0] & 1) {
         throw base::InvalidInput("--net mac " + text + " is a multicast address");
@@ -283,7 +288,7 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, out_of_range (1e999)
         throw base::InvalidInput("config " + origin + " is not valid JSON: " + e.what());
     }
     if (!j.is_object()) {

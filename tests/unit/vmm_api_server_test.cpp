@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -103,6 +105,45 @@ TEST_F(ApiServerTest, BadRequestsGetJsonErrors) {
     }
     // The server still answers after all that.
     auto res = c.Get("/vm");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+}
+
+// Sends `request` as raw bytes (no client library would send them) and
+// returns everything the server answers until it closes (5 s at most).
+std::string raw_exchange(const std::string& socket_path, const std::string& request) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+    const timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string answer;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    close(fd);
+    return answer;
+}
+
+// A path that is not UTF-8 once ended the VMM: the error message quoting it
+// could not be written as JSON, and the exception left the server's thread.
+TEST_F(ApiServerTest, APathThatIsNotUtf8GetsA404AndTheServerRunsOn) {
+    const std::string answer =
+        raw_exchange(path_, "GET /vm\xff\xfe HTTP/1.1\r\nHost: vm\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << answer;
+    const std::size_t body = answer.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << answer;
+    const auto json = nlohmann::json::parse(answer.substr(body + 4), nullptr, false);
+    ASSERT_TRUE(json.is_object()) << answer;
+    EXPECT_NE(json["error"].get<std::string>().find("no such endpoint"), std::string::npos);
+    auto res = client().Get("/vm");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
 }

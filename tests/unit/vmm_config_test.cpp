@@ -92,6 +92,15 @@ TEST(VmmConfig, JsonConfigRejectsMalformedDocuments) {
     EXPECT_THROW(apply_json_config(R"({"colour": "red"})", "t.json", c), base::InvalidInput);
 }
 
+// A number JSON cannot hold in a double is no parse_error to nlohmann's
+// parser but an out_of_range: it once escaped past main's InvalidInput
+// handler and aborted the vmm.
+TEST(VmmConfig, JsonNumbersTooLargeForADoubleAreInvalidInput) {
+    VmConfig c;
+    EXPECT_THROW(apply_json_config(R"({"vcpus": 1e999})", "t.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"memory": -8e774})", "t.json", c), base::InvalidInput);
+}
+
 TEST(VmmConfig, DisksAndNetsAreRepeatable) {
     const auto c = parse({"--kernel", "/k", "--disk", "path=/img/root.ext4,ephemeral", "--disk",
                           "path=/vol/data.raw,id=data,direct", "--disk", "path=/ro.img,readonly",
@@ -136,6 +145,21 @@ TEST(VmmConfig, BadDiskAndNetSpecsAreNamed) {
         many.push_back("path=/d" + std::to_string(i));
     }
     EXPECT_NE(error_of(many).find("too many devices"), std::string::npos);
+}
+
+// sscanf's %2x took a sign, a space or a 0x prefix, so "-2:..." gave the
+// guest fe:... and "02:00:00:00:00: 1" passed: a MAC is six hex pairs.
+TEST(VmmConfig, MacsAreSixHexPairsAndNothingElse) {
+    for (const std::string mac : {"02:00:00:00:00: 1", "-2:00:00:00:00:01", "+2:00:00:00:00:01",
+                                  "0x:00:00:00:00:02", "02:00:00:00:00:0x", "02-00-00-00-00-01"}) {
+        EXPECT_NE(
+            error_of({"--kernel", "/k", "--net", "tap=t,mac=" + mac}).find("is not of the form"),
+            std::string::npos)
+            << mac;
+    }
+    const auto c = parse({"--kernel", "/k", "--net", "tap=t,mac=0A:bC:00:Ff:10:9e"}).config;
+    ASSERT_TRUE(c.nets.at(0).mac.has_value());
+    EXPECT_EQ(format_mac(*c.nets[0].mac), "0a:bc:00:ff:10:9e");
 }
 
 TEST(VmmConfig, JsonTakesDisksAsOneStringOrAnArray) {
