@@ -125,6 +125,12 @@ BzImage parse_bzimage(std::span<const std::uint8_t> file, std::string_view name)
         truncated(name, "no protected-mode code follows its " + std::to_string(setup_size) +
                             "-byte setup");
     }
+    if (image.kernel.size() <= kBzImage64BitEntryOffset) {
+        truncated(name, "its " + std::to_string(image.kernel.size()) +
+                            " bytes of protected-mode code end before the 64-bit entry point at "
+                            "offset " +
+                            base::hex(kBzImage64BitEntryOffset));
+    }
     const std::uint64_t sys_bytes = std::uint64_t{h.syssize} * 16;
     if (sys_bytes == 0) {
         not_a_bzimage(name, "syssize is 0 (no protected-mode code)");

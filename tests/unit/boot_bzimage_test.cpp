@@ -239,6 +239,16 @@ TEST(BootBzImage, RejectsTruncatedProtectedModeCode) {
                             "65280 follow the setup"));
 }
 
+TEST(BootBzImage, RejectsProtectedModeCodeEndingBeforeThe64BitEntry) {
+    BzSpec spec;
+    spec.kernel_bytes = 0x200;  // the entry at 0x200 would be past the file's last byte
+    EXPECT_TRUE(throws_with([&] { parse_bzimage(make_bzimage(spec), "k"); },
+                            "its 512 bytes of protected-mode code end before the 64-bit entry "
+                            "point at offset 0x200"));
+    spec.kernel_bytes = 0x201;
+    EXPECT_NO_THROW(parse_bzimage(make_bzimage(spec), "k"));
+}
+
 TEST(BootBzImage, RejectsZeroSyssize) {
     auto file = make_bzimage();
     std::fill(file.begin() + 0x1F4, file.begin() + 0x1F8, 0);
