@@ -35,7 +35,11 @@ Machine::Machine(const VmConfig& config, EventLog& events)
       devices_(config_,
                PlatformCallbacks{
                    .irq = [this](std::uint32_t gsi, bool high) { return set_irq_line(gsi, high); },
-                   .reset = [this] { end_boot(End::kReboot, "the guest reset the machine"); },
+                   .reset =
+                       [this](const char* how) {
+                           end_boot(End::kReboot,
+                                    std::string("the guest reset the machine through ") + how);
+                       },
                    .poweroff = [this] { end_boot(End::kPoweroff, "the guest powered off"); },
                    .panic = [this] { end_boot(End::kPanic, "guest kernel panic"); },
                    .progress = [this](std::uint8_t code,
@@ -78,6 +82,7 @@ void Machine::start_boot() {
     for (const auto& region : memory_.regions()) {
         vm->set_memory_region(slot++, region.guest_start, region.size, region.host);
     }
+    devices_.attach(*vm);
     virtio_->attach(*vm);
     GuestDevices guest_devices;
     guest_devices.virtio = virtio_->windows();
