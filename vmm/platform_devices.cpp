@@ -96,8 +96,9 @@ PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callb
     pio.add(layout::kPciConfigAddress, devices::PciConfigPorts::kRangeLength, pci_config);
 
     // Linux reads PCI configuration space as a dword write to 0xCF8 and a
-    // read of 0xCFC, tens of thousands of times on some CPUs (pci_config_ports.h):
-    // the writes need no answer, so KVM swallows them, halving those exits.
+    // read of 0xCFC, tens of thousands of times on some CPUs
+    // (devices/pci_config_ports.h). The writes need no answer: KVM takes
+    // them, so each read costs one exit to the VMM instead of two.
     config_address_sink_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!config_address_sink_.valid()) {
         base::throw_errno("eventfd for port 0xCF8");

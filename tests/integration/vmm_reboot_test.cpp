@@ -26,6 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing_support::GuestArtifacts;
+using testing_support::http_unix;
 using testing_support::VmmProcess;
 
 // A stock-kernel boot takes 10-40 s in the emulated sandbox.
@@ -211,6 +212,28 @@ TEST_F(VmmReboot, RebootLoopLimitIsConfigurableAndCanBeTurnedOff) {
     EXPECT_TRUE(wait_events(vm, "starting", 25, kLoopTimeout)) << vm.output();
     EXPECT_FALSE(vm.wait_exit(0ms).has_value()) << "off: it reboots on and on";
     // ~VmmProcess kills it.
+}
+
+// The owner's reboot through the API is no sign of a loop: with a limit of
+// one quick boot, two API reboots leave the VM running, and the guest's own
+// quick reboot then ends it.
+TEST_F(VmmReboot, TheOwnersRebootsDoNotCountTheGuestsDo) {
+    const std::string api = a_.socket_dir + "/owner-reboot-" + std::to_string(getpid()) + ".sock";
+    VmmProcess vm(a_,
+                  {"--kernel", a_.bzimage, "--initrd", a_.initramfs, "--memory", "256", "--cmdline",
+                   "console=ttyS0 quiet", "--api-sock", api, "--reboot-loop", "1/600"});
+    for (std::size_t boot = 1; boot <= 3; ++boot) {
+        ASSERT_TRUE(wait_events(vm, "ready", boot, kStockBootTimeout)) << vm.output();
+        if (boot < 3) {
+            const auto [status, body] =
+                http_unix(api, "PUT", "/vm/actions", R"({"action": "reboot"})");
+            ASSERT_EQ(status, 202) << body;
+        }
+    }
+    vm.type("reboot\n");
+    EXPECT_EQ(vm.wait_exit(kStockBootTimeout), 5) << vm.output();
+    EXPECT_EQ(events_named(vm, "starting").size(), 3u);
+    EXPECT_TRUE(vm.wait_event("reboot-loop", 1s));
 }
 
 }  // namespace
