@@ -87,13 +87,15 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, base::GuestAddress base) 
 
 base::GuestAddress write_acpi_tables(base::GuestMemory& memory, const AcpiConfig& config) {
     AcpiTables tables = build_acpi_tables(config, layout::kBiosStart);
-    constexpr std::uint64_t kRoom = layout::kBiosEnd - layout::kBiosStart;
+    // The top of the area holds the reset code (firmware/reset_code.h).
+    constexpr std::uint64_t kRoom = layout::kResetCode - layout::kBiosStart;
     if (tables.bytes.size() > kRoom) {
         throw base::InvalidInput("ACPI tables take " + std::to_string(tables.bytes.size()) +
                                  " bytes, more than the " + std::to_string(kRoom) +
-                                 " between 0xE0000 and 1 MiB");
+                                 " between 0xE0000 and the reset code at 0xFFF00");
     }
-    if (!memory.zero(layout::kBiosStart, kRoom) || !memory.write(tables.base, tables.bytes)) {
+    if (!memory.zero(layout::kBiosStart, layout::kBiosEnd - layout::kBiosStart) ||
+        !memory.write(tables.base, tables.bytes)) {
         throw base::InvalidInput("guest RAM does not cover 0xE0000..1 MiB for the ACPI tables");
     }
     return tables.rsdp;

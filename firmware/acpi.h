@@ -55,7 +55,7 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, base::GuestAddress base);
 // Builds the tables for layout::kBiosStart and copies them there, clearing the
 // rest of kBiosStart..kBiosEnd. Returns the RSDP's address. Throws
 // base::InvalidInput as build_acpi_tables does, and when the tables do not fit
-// below layout::kBiosEnd or that range is not guest RAM.
+// below layout::kResetCode or kBiosStart..kBiosEnd is not guest RAM.
 base::GuestAddress write_acpi_tables(base::GuestMemory& memory, const AcpiConfig& config);
 
 }  // namespace firmware

@@ -60,6 +60,28 @@ EventsConfig parse_events(const std::string& value) {
     return e;
 }
 
+constexpr unsigned kMaxRebootLoopBoots = 1000;
+constexpr std::uint64_t kMaxRebootLoopSeconds = 24 * 3600;
+
+// "BOOTS/SECONDS" (5/30) or "off".
+RebootLoopLimit parse_reboot_loop(const std::string& value) {
+    RebootLoopLimit limit;
+    if (value == "off") {
+        limit.boots = 0;
+        return limit;
+    }
+    const std::size_t slash = value.find('/');
+    if (slash == std::string::npos) {
+        throw base::InvalidInput("--reboot-loop wants BOOTS/SECONDS (e.g. 10/60) or off, not '" +
+                                 value + "'");
+    }
+    limit.boots = static_cast<unsigned>(
+        parse_unsigned("--reboot-loop boots", value.substr(0, slash), 1, kMaxRebootLoopBoots));
+    limit.within_s = static_cast<std::uint32_t>(
+        parse_unsigned("--reboot-loop seconds", value.substr(slash + 1), 1, kMaxRebootLoopSeconds));
+    return limit;
+}
+
 // "a=b,c,d=e" -> {{"a","b"},{"c",""},{"d","e"}}, in order.
 std::vector<std::pair<std::string, std::string>> split_fields(const std::string& option,
                                                               const std::string& value) {
@@ -182,6 +204,8 @@ void apply_option(VmConfig& c, const std::string& name, const std::string& value
         c.api_socket = value;
     } else if (name == "events") {
         c.events = parse_events(value);
+    } else if (name == "reboot-loop") {
+        c.reboot_loop = parse_reboot_loop(value);
     } else if (name == "disk") {
         c.disks.push_back(parse_disk(value));
     } else if (name == "net") {
@@ -223,6 +247,8 @@ const char* usage_text() {
            "  --api-sock PATH      HTTP/JSON control API on this Unix socket\n"
            "  --events FD|PATH     lifecycle events as JSON lines\n"
            "  --no-reboot          exit when the guest asks to reboot\n"
+           "  --reboot-loop B/S    exit (status 5) after B boots in a row that each\n"
+           "                       reset within S seconds (default 10/60), or off\n"
            "  --id NAME            the VM's name in events and logs\n"
            "  --disk path=FILE[,id=NAME][,readonly][,ephemeral][,direct]\n"
            "                       a virtio-blk disk (repeatable); ephemeral: writes go to\n"
@@ -234,7 +260,7 @@ const char* usage_text() {
            "\n"
            "exit status: 0 guest powered off, 1 host error, 2 invalid input,\n"
            "3 guest kernel panic, 4 reboot requested with --no-reboot,\n"
-           "5 reboot loop (boots without reaching ready), 6 KVM error or unhandled exit,\n"
+           "5 reboot loop (see --reboot-loop), 6 KVM error or unhandled exit,\n"
            "7 killed through the API or by SIGTERM/SIGINT\n";
 }
 

@@ -37,6 +37,14 @@ struct NetConfig {
     std::string id;                                  // default netN
 };
 
+// --reboot-loop BOOTS/SECONDS or off: when the VMM stops rebooting a guest
+// (vmm/reboot_loop.h has the rule).
+struct RebootLoopLimit {
+    unsigned boots = 10;          // quick boots in a row; 0: off
+    std::uint32_t within_s = 60;  // a boot is quick when it resets sooner
+    bool enabled() const { return boots > 0; }
+};
+
 struct VmConfig {
     std::string kernel;
     std::string initrd;
@@ -47,6 +55,7 @@ struct VmConfig {
     std::string api_socket;
     EventsConfig events;
     bool no_reboot = false;
+    RebootLoopLimit reboot_loop;
     std::string id = "vm";
     std::vector<DiskConfig> disks;
     std::vector<NetConfig> nets;
@@ -68,7 +77,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args);
 
 // Parses the JSON text of a --config file into `config` (keys as the long
 // options: "kernel", "initrd", "cmdline", "vcpus", "memory", "serial",
-// "api-sock", "events", "no-reboot", "id"; "disk" and "net" take a string in
+// "api-sock", "events", "no-reboot", "reboot-loop", "id"; "disk" and "net" take a string in
 // the option's syntax or an array of them). Throws InvalidInput.
 void apply_json_config(const std::string& json_text, const std::string& origin, VmConfig& config);
 

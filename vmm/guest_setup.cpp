@@ -2,6 +2,7 @@
 
 #include "boot/kernel_loader.h"
 #include "firmware/acpi.h"
+#include "firmware/reset_code.h"
 #include "x86/mptable.h"
 
 namespace vmm {
@@ -12,6 +13,7 @@ GuestEntry prepare_guest_memory(base::GuestMemory& memory, const VmConfig& confi
     acpi.vcpus = config.vcpus;
     acpi.virtio = devices.virtio;
     const base::GuestAddress rsdp = firmware::write_acpi_tables(memory, acpi);
+    firmware::write_reset_code(memory);  // after the tables, which clear its area
     // The MP table holds at most kMpTableMaxVcpus CPUs in its 1 KiB; larger
     // guests find their CPUs in the MADT alone (every kernel we boot has ACPI).
     if (config.vcpus <= x86::kMpTableMaxVcpus) {

@@ -1,6 +1,7 @@
 #pragma once
 // Fills guest memory for one boot: the kernel (bzImage or ELF, PVH when the
-// kernel has the note), initrd, command line, ACPI tables and MP table.
+// kernel has the note), initrd, command line, ACPI tables, the code at the
+// reset vector and the MP table.
 // Called at every boot, so a reboot reloads the kernel from its file.
 
 #include <cstdint>

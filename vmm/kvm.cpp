@@ -176,6 +176,15 @@ void VmFd::add_ioeventfd(std::uint64_t addr, std::uint32_t datamatch, int eventf
     checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "KVM_IOEVENTFD at " + base::hex(addr));
 }
 
+void VmFd::add_pio_write_sink(std::uint16_t port, std::uint32_t len, int eventfd) {
+    kvm_ioeventfd io{};
+    io.addr = port;
+    io.len = len;
+    io.fd = eventfd;
+    io.flags = KVM_IOEVENTFD_FLAG_PIO;
+    checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "KVM_IOEVENTFD at port " + base::hex(port));
+}
+
 void VmFd::add_irqfd(int eventfd, std::uint32_t gsi) {
     kvm_irqfd irq{};
     irq.fd = static_cast<std::uint32_t>(eventfd);

@@ -49,6 +49,10 @@ class VmFd {
     // A 4-byte guest write of `datamatch` to MMIO `addr` signals `eventfd`
     // inside KVM, without an exit to the VMM (virtio queue notifications).
     void add_ioeventfd(std::uint64_t addr, std::uint32_t datamatch, int eventfd);
+    // Every guest write of exactly `len` bytes to I/O port `port` signals
+    // `eventfd` inside KVM, without an exit to the VMM: for writes the VMM
+    // would drop anyway.
+    void add_pio_write_sink(std::uint16_t port, std::uint32_t len, int eventfd);
     // Each signal of `eventfd` raises an edge on `gsi` inside KVM.
     void add_irqfd(int eventfd, std::uint32_t gsi);
 

@@ -35,7 +35,11 @@ Machine::Machine(const VmConfig& config, EventLog& events)
       devices_(config_,
                PlatformCallbacks{
                    .irq = [this](std::uint32_t gsi, bool high) { return set_irq_line(gsi, high); },
-                   .reset = [this] { end_boot(End::kReboot, "the guest reset the machine"); },
+                   .reset =
+                       [this](const char* how) {
+                           end_boot(End::kReboot,
+                                    std::string("the guest reset the machine through ") + how);
+                       },
                    .poweroff = [this] { end_boot(End::kPoweroff, "the guest powered off"); },
                    .panic = [this] { end_boot(End::kPanic, "guest kernel panic"); },
                    .progress = [this](std::uint8_t code,
@@ -78,6 +82,7 @@ void Machine::start_boot() {
     for (const auto& region : memory_.regions()) {
         vm->set_memory_region(slot++, region.guest_start, region.size, region.host);
     }
+    devices_.attach(*vm);
     virtio_->attach(*vm);
     GuestDevices guest_devices;
     guest_devices.virtio = virtio_->windows();
@@ -184,7 +189,6 @@ void Machine::on_progress(std::uint8_t code, Clock::time_point when) {
     const auto boot = boots_.size();
     if (code == boot_progress::kReady && !boots_.back().ready) {
         boots_.back().ready = when;
-        boots_without_ready_ = 0;
         events_.emit("ready",
                      {{"boot", boot}, {"ms_since_start", ms_between(boots_.back().started, when)}});
     } else {
@@ -197,16 +201,17 @@ int Machine::run() {
         start_boot();
         End reason;
         std::string detail;
+        Clock::time_point boot_started;
         {
             std::unique_lock lock(mutex_);
             ended_.wait(lock, [&] { return end_ != End::kNone; });
             reason = end_;
             detail = end_detail_;
-            state_ = reason == End::kReboot ? State::kRebooting : State::kStopped;
-            if (!boots_.back().ready) {
-                ++boots_without_ready_;
-            }
+            boot_started = boots_.back().started;
+            const bool reboot = reason == End::kReboot || reason == End::kOwnerReboot;
+            state_ = reboot ? State::kRebooting : State::kStopped;
         }
+        const Clock::time_point boot_ended = Clock::now();
         stop_boot();
         int status = -1;
         switch (reason) {
@@ -229,16 +234,25 @@ int Machine::run() {
                 status = kExitKilled;
                 break;
             case End::kReboot:
+            case End::kOwnerReboot:
                 if (config_.no_reboot) {
                     std::fprintf(stderr, "vmm: %s; exiting (--no-reboot)\n", detail.c_str());
                     status = kExitRebootRequested;
-                } else if (boots_without_ready_ >= kMaxBootsWithoutReady) {
+                } else if (reason == End::kReboot &&
+                           reboot_loop_.guest_rebooted(boot_started, boot_ended)) {
+                    const RebootLoopLimit& limit = reboot_loop_.limit();
                     std::fprintf(stderr,
-                                 "vmm: reboot loop: %u boots in a row without reaching ready\n",
-                                 boots_without_ready_);
-                    events_.emit("reboot-loop", {{"boots_without_ready", boots_without_ready_}});
+                                 "vmm: reboot loop: %u boots in a row each reset within %u s "
+                                 "(last: %s); exiting (--reboot-loop %u/%u)\n",
+                                 limit.boots, limit.within_s, detail.c_str(), limit.boots,
+                                 limit.within_s);
+                    events_.emit("reboot-loop",
+                                 {{"boots", limit.boots}, {"within_s", limit.within_s}});
                     status = kExitRebootLoop;
                 } else {
+                    if (reason == End::kOwnerReboot) {
+                        reboot_loop_.owner_rebooted();
+                    }
                     events_.emit("rebooting", {{"detail", detail}});
                     reset_for_reboot();
                     continue;
@@ -352,7 +366,7 @@ Machine::ActionResult Machine::act(const std::string& action) {
             return not_now();
         }
         lock.unlock();
-        end_boot(End::kReboot, "reboot requested through the API");
+        end_boot(End::kOwnerReboot, "reboot requested through the API");
         return {202, ""};
     }
     if (action == "power-button") {

@@ -23,6 +23,7 @@
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/platform_devices.h"
+#include "vmm/reboot_loop.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/virtio_devices.h"
 
@@ -42,10 +43,6 @@ enum ExitStatus : int {
 
 class Machine : public VmController {
   public:
-    // A guest that reboots this many times in a row without reaching
-    // "ready" is in a reboot loop: the VMM exits with kExitRebootLoop.
-    static constexpr unsigned kMaxBootsWithoutReady = 3;
-
     Machine(const VmConfig& config, EventLog& events);
     ~Machine() override;
 
@@ -64,7 +61,8 @@ class Machine : public VmController {
 
   private:
     enum class State { kStarting, kRunning, kPaused, kRebooting, kStopped };
-    enum class End { kNone, kPoweroff, kReboot, kPanic, kKvmError, kKilled };
+    // kReboot: the guest reset the machine; kOwnerReboot: the API's reboot.
+    enum class End { kNone, kPoweroff, kReboot, kOwnerReboot, kPanic, kKvmError, kKilled };
 
     struct BootRecord {
         std::chrono::system_clock::time_point started_wall;
@@ -107,7 +105,7 @@ class Machine : public VmController {
     End end_ = End::kNone;
     std::string end_detail_;
     std::vector<BootRecord> boots_;
-    unsigned boots_without_ready_ = 0;
+    RebootLoopDetector reboot_loop_{config_.reboot_loop};  // used by run() only
     std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
 
     // Devices raise interrupts from any thread; the VM they reach is

@@ -1,6 +1,7 @@
 #include "vmm/platform_devices.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include "devices/boot_progress_port.h"
 #include "devices/i8042.h"
 #include "devices/irq.h"
+#include "devices/pci_config_ports.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -36,6 +38,16 @@ void write_all(int fd, std::span<const std::uint8_t> bytes) {
         }
         bytes = bytes.subspan(static_cast<std::size_t>(n));
     }
+}
+
+// The device's reset callback: the machine's, told which register asked.
+std::function<void()> reset_through(const PlatformCallbacks& callbacks, const char* how) {
+    auto reset = callbacks.reset;
+    return [reset, how] {
+        if (reset) {
+            reset(how);
+        }
+    };
 }
 
 }  // namespace
@@ -65,12 +77,15 @@ PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callb
     serial = std::make_shared<devices::Serial>(irq_line(callbacks_, layout::kIrqCom1),
                                                std::move(output));
     i8042 = std::make_shared<devices::I8042>(irq_line(callbacks_, layout::kIrqI8042Keyboard),
-                                             callbacks_.reset);
+                                             reset_through(callbacks_, "the i8042 reset pulse"));
     rtc = std::make_shared<devices::Rtc>();
     pvpanic = std::make_shared<devices::PvPanic>(callbacks_.panic, [] {});
     progress = std::make_shared<devices::BootProgressPort>(callbacks_.progress);
-    acpi_pm = std::make_shared<devices::AcpiPm>(irq_line(callbacks_, layout::kIrqGed),
-                                                callbacks_.poweroff, callbacks_.reset);
+    acpi_pm = std::make_shared<devices::AcpiPm>(
+        irq_line(callbacks_, layout::kIrqGed), callbacks_.poweroff,
+        reset_through(callbacks_, "the ACPI reset register"));
+    pci_config = std::make_shared<devices::PciConfigPorts>(
+        reset_through(callbacks_, "the reset control register (port 0xCF9)"));
 
     pio.add(layout::kCom1, devices::Serial::kRegisterCount, serial);
     pio.add(layout::kI8042Data, devices::I8042::kRangeLength, i8042);
@@ -78,6 +93,20 @@ PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callb
     pio.add(layout::kPvPanic, 1, pvpanic);
     pio.add(layout::kBootProgress, 1, progress);
     pio.add(layout::kAcpiSleepControl, devices::AcpiPm::kRangeLength, acpi_pm);
+    pio.add(layout::kPciConfigAddress, devices::PciConfigPorts::kRangeLength, pci_config);
+
+    // Linux reads PCI configuration space as a dword write to 0xCF8 and a
+    // read of 0xCFC, tens of thousands of times on some CPUs
+    // (devices/pci_config_ports.h). The writes need no answer: KVM takes
+    // them, so each read costs one exit to the VMM instead of two.
+    config_address_sink_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!config_address_sink_.valid()) {
+        base::throw_errno("eventfd for port 0xCF8");
+    }
+}
+
+void PlatformDevices::attach(VmFd& vm) const {
+    vm.add_pio_write_sink(layout::kPciConfigAddress, 4, config_address_sink_.get());
 }
 
 PlatformDevices::~PlatformDevices() = default;
@@ -88,6 +117,7 @@ nlohmann::json PlatformDevices::metrics() const {
     const auto p = acpi_pm->counters();
     const auto pv = pvpanic->counters();
     const auto bp = progress->counters();
+    const auto pci = pci_config->counters();
     return {
         {"serial",
          {{"tx_bytes", s.bytes_out},
@@ -101,6 +131,10 @@ nlohmann::json PlatformDevices::metrics() const {
           {"power_button_presses", p.power_button_presses}}},
         {"pvpanic", {{"panics", pv.panics}}},
         {"boot_progress", {{"codes", bp.codes}}},
+        {"pci_config_ports",
+         {{"config_reads", pci.config_reads},
+          {"config_writes", pci.config_writes},
+          {"resets", pci.resets}}},
         {"bus",
          {{"pio_unmapped", pio.unmapped_accesses()}, {"mmio_unmapped", mmio.unmapped_accesses()}}},
     };

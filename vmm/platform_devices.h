@@ -12,6 +12,7 @@
 #include "base/fd.h"
 #include "devices/bus.h"
 #include "vmm/config.h"
+#include "vmm/kvm.h"
 
 namespace devices {
 class Serial;
@@ -20,6 +21,7 @@ class Rtc;
 class PvPanic;
 class BootProgressPort;
 class AcpiPm;
+class PciConfigPorts;
 }  // namespace devices
 
 namespace vmm {
@@ -27,7 +29,9 @@ namespace vmm {
 // What the devices report to the machine. Called on vCPU threads.
 struct PlatformCallbacks {
     std::function<bool(std::uint32_t gsi, bool high)> irq;
-    std::function<void()> reset;     // i8042 reset pulse, ACPI reset register
+    // i8042 reset pulse, ACPI reset register, reset control register;
+    // `how` names which, for the reboot's event and log line.
+    std::function<void(const char* how)> reset;
     std::function<void()> poweroff;  // ACPI S5
     std::function<void()> panic;     // pvpanic
     std::function<void(std::uint8_t code, std::chrono::steady_clock::time_point)> progress;
@@ -41,6 +45,10 @@ class PlatformDevices {
     PlatformDevices(const PlatformDevices&) = delete;
     PlatformDevices& operator=(const PlatformDevices&) = delete;
 
+    // Per boot, on the new VM: what KVM handles for these devices without an
+    // exit to the VMM (the writes to 0xCF8, which select nothing here).
+    void attach(VmFd& vm) const;
+
     nlohmann::json metrics() const;
 
     devices::Bus pio{"pio"};
@@ -51,10 +59,14 @@ class PlatformDevices {
     std::shared_ptr<devices::PvPanic> pvpanic;
     std::shared_ptr<devices::BootProgressPort> progress;
     std::shared_ptr<devices::AcpiPm> acpi_pm;
+    std::shared_ptr<devices::PciConfigPorts> pci_config;  // 0xCF8-0xCFF, with 0xCF9
 
   private:
     PlatformCallbacks callbacks_;
     base::Fd serial_out_;  // where the console's output goes (a dup of stdout, or a file)
+    // Signalled by KVM on dword writes to 0xCF8; never read (a counter that
+    // saturates, not a queue).
+    base::Fd config_address_sink_;
 };
 
 }  // namespace vmm

@@ -24,6 +24,8 @@ inline constexpr std::uint64_t kEbda = 0x9FC00;         // MP table lives here
 inline constexpr std::uint64_t kLowRamEnd = 0x9FC00;    // usable RAM below 640 KiB
 inline constexpr std::uint64_t kBiosStart = 0xE0000;    // ACPI tables: RSDP is
 inline constexpr std::uint64_t kBiosEnd = 0x100000;     //   searched for here
+inline constexpr std::uint64_t kResetCode = 0xFFF00;    // what the reset vector runs
+inline constexpr std::uint64_t kResetVector = 0xFFFF0;  // F000:FFF0, the BIOS reset entry
 inline constexpr std::uint64_t kHighMem = 0x100000;     // 1 MiB: kernel load address
 
 // ---- the 32-bit MMIO hole (3 GiB .. 4 GiB): no RAM here -------------------
@@ -49,6 +51,13 @@ inline constexpr std::uint8_t kAcpiResetValue = 0x01;
 inline constexpr std::uint16_t kGedEvent = 0x604;  // 4 bytes: pending GED events
 inline constexpr std::uint32_t kGedPowerButton = 1u << 0;
 inline constexpr std::uint8_t kSleepTypeS5 = 5;  // SLP_TYP the DSDT's _S5 names
+// 0xCF8-0xCFF: PCI configuration mechanism #1 (address 0xCF8, data 0xCFC), which
+// this machine answers as one without PCI, and the reset control register.
+inline constexpr std::uint16_t kPciConfigAddress = 0xCF8;
+inline constexpr std::uint16_t kResetControl = 0xCF9;  // one byte, as on Intel chipsets:
+inline constexpr std::uint8_t kResetControlSystemReset = 1u << 1;  //   SYS_RST (latched)
+inline constexpr std::uint8_t kResetControlCpuReset = 1u << 2;     //   RST_CPU: reset now
+inline constexpr std::uint16_t kPciConfigData = 0xCFC;
 
 // ---- interrupt lines (IOAPIC pins = GSIs) ------------------------------------
 inline constexpr std::uint32_t kIrqI8042Keyboard = 1;

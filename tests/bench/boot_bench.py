@@ -27,6 +27,11 @@ statistics in debugfs (/sys/kernel/debug/kvm/PID-FD/, mounted if need be):
 the exits from the first KVM_RUN to ready. Then the VM is killed (SIGKILL)
 and reaped.
 
+--stock-kernel boots Debian's own kernel (the newest /boot/vmlinuz-* with its
+modules, as scripts/kvm-sandbox finds it) instead of --kernel: a distribution
+kernel (CONFIG_EFI, most drivers as modules) under both VMMs, with the same
+--initrd (the test image's needs nothing the stock kernel lacks built in).
+
 Writes OUT/results.json (raw figures and summary) and OUT/results.md.
 Standard library only.
 """
@@ -339,6 +344,16 @@ def kvm_stats(pid):
     return stats
 
 
+def stock_kernel():
+    """Debian's newest installed kernel that has its modules, or None."""
+    def version_key(path):
+        return [int(n) if n.isdigit() else n for n in re.split(r"(\d+)", path)]
+    for path in sorted(glob.glob("/boot/vmlinuz-*"), key=version_key, reverse=True):
+        if os.path.isdir(f"/lib/modules/{path[len('/boot/vmlinuz-'):]}/kernel"):
+            return path
+    return None
+
+
 def mount_debugfs():
     """None when KVM's statistics are readable, else why not."""
     if not os.path.isdir(f"{DEBUGFS}/kvm"):
@@ -612,6 +627,10 @@ def main():
     p.add_argument("--qemu-device", action="append", default=None,
                    help=f"extra QEMU -device (repeatable; default: {' '.join(QEMU_DEVICES)}, "
                         "as the vmm always has an entropy device)")
+    p.add_argument("--stock-kernel", action="store_true",
+                   help="boot Debian's own kernel (newest /boot/vmlinuz-* with modules) "
+                        "instead of --kernel (e.g. scripts/bench --boot-only --boot-opt "
+                        "--stock-kernel)")
     p.add_argument("--out", default="build/bench")
     p.add_argument("--keep-consoles", action="store_true",
                    help="keep each boot's serial console log in OUT/consoles/")
@@ -624,8 +643,13 @@ def main():
         kinds = list(dict.fromkeys(r["vmm"] for r in old["runs"]))
         write_report(os.path.abspath(a.out), old["meta"], old["runs"], kinds)
         return 0
+    if a.stock_kernel:  # wins over --kernel, so scripts/bench --boot-opt --stock-kernel works
+        a.kernel = stock_kernel()
+        if not a.kernel:
+            p.error("--stock-kernel: no /boot/vmlinuz-* with modules in /lib/modules "
+                    "(install the Debian package linux-image-amd64)")
     if not a.kernel or not a.initrd:
-        p.error("--kernel and --initrd are required")
+        p.error("--kernel (or --stock-kernel) and --initrd are required")
     if a.qemu_device is None:
         a.qemu_device = list(QEMU_DEVICES)
     for attr in ("vmm", "kernel", "initrd", "probe", "out"):
