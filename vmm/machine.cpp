@@ -29,7 +29,8 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 Machine::Machine(const VmConfig& config, EventLog& events)
-    : config_(config),
+    : Lifecycle(config.vcpus),
+      config_(config),
       events_(events),
       memory_(config.memory_mib << 20, x86::kRamHole),
       devices_(config_,
@@ -64,11 +65,10 @@ bool Machine::set_irq_line(std::uint32_t gsi, bool high) {
 }
 
 void Machine::start_boot() {
+    new_boot();
     {
         std::lock_guard lock(mutex_);
         boots_.push_back({std::chrono::system_clock::now(), Clock::now(), {}, {}});
-        end_ = End::kNone;
-        end_detail_.clear();
     }
     events_.emit("starting", {{"boot", boots_.size()}});
 
@@ -125,9 +125,8 @@ void Machine::start_boot() {
         boot_.vcpus = std::move(vcpus);
     }
     std::lock_guard lock(mutex_);
-    control_ = std::move(control);
+    vcpus_starting(std::move(control));
     boot_.runners = std::move(runners);
-    state_ = State::kRunning;
     for (auto& r : boot_.runners) {
         r->start();
     }
@@ -138,30 +137,21 @@ void Machine::stop_boot() {
     {
         std::lock_guard lock(mutex_);
         runners = std::move(boot_.runners);
-        if (control_ != nullptr) {
-            control_->request_stop();
-        }
     }
+    stop_vcpus();
     runners.clear();  // each runner stops, kicks and joins its thread
-    std::unique_lock vm_guard(vm_lock_);
-    boot_.vcpus.clear();
-    boot_.vm.reset();
-    std::lock_guard lock(mutex_);
-    control_.reset();
+    {
+        std::unique_lock vm_guard(vm_lock_);
+        boot_.vcpus.clear();
+        boot_.vm.reset();
+    }
+    vcpus_joined();
 }
 
-void Machine::end_boot(End reason, const std::string& detail) {
-    std::lock_guard lock(mutex_);
-    if (end_ != End::kNone) {
-        return;  // the first reason to end a boot wins
+void Machine::kick_vcpus() {
+    for (auto& r : boot_.runners) {
+        r->kick();
     }
-    end_ = reason;
-    end_detail_ = detail;
-    if (control_ != nullptr) {
-        control_->request_stop();
-        control_->resume();
-    }
-    ended_.notify_all();
 }
 
 void Machine::terminate(const std::string& why) {
@@ -275,22 +265,6 @@ std::size_t Machine::feed_console(std::span<const std::uint8_t> bytes) {
     return devices_.serial->enqueue_input(bytes);
 }
 
-const char* Machine::state_name(State s) {
-    switch (s) {
-        case State::kStarting:
-            return "starting";
-        case State::kRunning:
-            return "running";
-        case State::kPaused:
-            return "paused";
-        case State::kRebooting:
-            return "rebooting";
-        case State::kStopped:
-            return "stopped";
-    }
-    return "unknown";
-}
-
 nlohmann::json Machine::status() const {
     std::lock_guard lock(mutex_);
     const auto now = Clock::now();
@@ -372,31 +346,20 @@ Machine::ActionResult Machine::act(const std::string& action) {
         return {202, ""};
     }
     if (action == "pause") {
-        if (!running) {
-            return not_now();
-        }
-        control_->request_pause();
-        for (auto& r : boot_.runners) {
-            r->kick();
-        }
-        VcpuControl* control = control_.get();
         lock.unlock();
-        if (!control->wait_parked(config_.vcpus, std::chrono::seconds(5))) {
-            return {500, "the vCPUs did not pause within 5 s"};
+        const ActionResult result = pause();
+        if (result.error.empty()) {
+            events_.emit("paused");
         }
-        lock.lock();
-        state_ = State::kPaused;
-        events_.emit("paused");
-        return {202, ""};
+        return result;
     }
     if (action == "resume") {
-        if (state_ != State::kPaused) {
-            return not_now();
+        lock.unlock();
+        const ActionResult result = resume();
+        if (result.error.empty()) {
+            events_.emit("resumed");
         }
-        control_->resume();
-        state_ = State::kRunning;
-        events_.emit("resumed");
-        return {202, ""};
+        return result;
     }
     return {400, "unknown action '" + action +
                      "': use power-button, ctrl-alt-del, reboot, pause, resume or kill"};

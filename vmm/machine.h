@@ -22,6 +22,7 @@
 #include "vmm/events.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
+#include "vmm/lifecycle.h"
 #include "vmm/platform_devices.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/virtio_devices.h"
@@ -40,7 +41,7 @@ enum ExitStatus : int {
     kExitKilled = 7,
 };
 
-class Machine : public VmController {
+class Machine : public VmController, private Lifecycle {
   public:
     // A guest that reboots this many times in a row without reaching
     // "ready" is in a reboot loop: the VMM exits with kExitRebootLoop.
@@ -63,9 +64,6 @@ class Machine : public VmController {
     ActionResult act(const std::string& action) override;
 
   private:
-    enum class State { kStarting, kRunning, kPaused, kRebooting, kStopped };
-    enum class End { kNone, kPoweroff, kReboot, kPanic, kKvmError, kKilled };
-
     struct BootRecord {
         std::chrono::system_clock::time_point started_wall;
         std::chrono::steady_clock::time_point started;
@@ -84,11 +82,10 @@ class Machine : public VmController {
     void stop_boot();
     // Reboot: devices reset, requests in flight finished, memory cleared.
     void reset_for_reboot();
-    void end_boot(End reason, const std::string& detail);
     void on_progress(std::uint8_t code, std::chrono::steady_clock::time_point when);
     void on_kernel_started();
     bool set_irq_line(std::uint32_t gsi, bool high);
-    static const char* state_name(State s);
+    void kick_vcpus() override;
 
     const VmConfig config_;
     EventLog& events_;
@@ -101,11 +98,7 @@ class Machine : public VmController {
     std::unique_ptr<VirtioDevices> virtio_;
     ExitCounters exits_;
 
-    mutable std::mutex mutex_;
-    std::condition_variable ended_;
-    State state_ = State::kStarting;
-    End end_ = End::kNone;
-    std::string end_detail_;
+    // Under Lifecycle::mutex_:
     std::vector<BootRecord> boots_;
     unsigned boots_without_ready_ = 0;
     std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
@@ -113,8 +106,7 @@ class Machine : public VmController {
     // Devices raise interrupts from any thread; the VM they reach is
     // replaced on reboot, so lines go through this lock.
     mutable std::shared_mutex vm_lock_;
-    std::unique_ptr<VcpuControl> control_;  // the current boot's, under mutex_
-    Boot boot_;
+    Boot boot_;  // runners under mutex_, vm and vcpus under vm_lock_
 };
 
 }  // namespace vmm
