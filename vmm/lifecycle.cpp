@@ -4,6 +4,10 @@ namespace vmm {
 
 void Lifecycle::end_boot(End reason, const std::string& detail) {
     std::lock_guard lock(mutex_);
+    if (reason == End::kKilled && !killed_) {
+        killed_ = true;
+        kill_detail_ = detail;
+    }
     if (end_ != End::kNone) {
         return;  // the first reason to end a boot wins
     }
@@ -18,11 +22,11 @@ void Lifecycle::end_boot(End reason, const std::string& detail) {
 
 void Lifecycle::new_boot() {
     std::lock_guard lock(mutex_);
-    end_ = End::kNone;
-    end_detail_.clear();
+    end_ = killed_ ? End::kKilled : End::kNone;
+    end_detail_ = killed_ ? kill_detail_ : std::string();
 }
 
-void Lifecycle::vcpus_starting(std::unique_ptr<VcpuControl> control) {
+void Lifecycle::vcpus_starting(std::shared_ptr<VcpuControl> control) {
     control_ = std::move(control);
     state_ = State::kRunning;
 }
@@ -41,20 +45,32 @@ void Lifecycle::vcpus_joined() {
 
 VmController::ActionResult Lifecycle::pause() {
     std::unique_lock lock(mutex_);
-    if (state_ != State::kRunning) {
-        return {409, std::string("cannot pause while the VM is ") + state_name(state_)};
+    if (state_ != State::kRunning || end_ != End::kNone) {
+        return {409, std::string("cannot pause while the VM is ") +
+                         (end_ != End::kNone ? "ending its boot" : state_name(state_))};
     }
-    control_->request_pause();
+    // Held across the wait: the boot may end and drop its control meanwhile.
+    const std::shared_ptr<VcpuControl> control = control_;
+    control->request_pause();
     kick_vcpus();
-    VcpuControl* control = control_.get();
     lock.unlock();
     if (before_pause_wait_) {
         before_pause_wait_();
     }
-    if (!control->wait_parked(vcpus_, kPauseTimeout)) {
-        return {500, "the vCPUs did not pause within 5 s"};
-    }
+    const VcpuControl::Parked parked = control->wait_parked(vcpus_, pause_timeout_);
     lock.lock();
+    if (control_ != control || end_ != End::kNone || parked == VcpuControl::Parked::kStopped) {
+        // The boot ended while its vCPUs were pausing: whatever the state is
+        // now (rebooting, stopped, or the next boot's running) stands.
+        return {409, std::string("cannot pause: the boot ended while its vCPUs were pausing "
+                                 "(the VM is ") +
+                         state_name(state_) + ")"};
+    }
+    if (parked == VcpuControl::Parked::kTimedOut) {
+        control->resume();  // withdrawn: no vCPU parks later behind the state's back
+        return {500, "the vCPUs did not pause within " + std::to_string(pause_timeout_.count()) +
+                         " ms; they run on"};
+    }
     state_ = State::kPaused;
     return {202, ""};
 }

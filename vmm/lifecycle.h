@@ -22,10 +22,11 @@ class Lifecycle {
     enum class State { kStarting, kRunning, kPaused, kRebooting, kStopped };
     enum class End { kNone, kPoweroff, kReboot, kPanic, kKvmError, kKilled };
 
-    // How long the API's pause waits for every vCPU to park.
+    // How long the API's pause waits for every vCPU to park (by default).
     static constexpr std::chrono::milliseconds kPauseTimeout{5000};
 
-    explicit Lifecycle(unsigned vcpus) : vcpus_(vcpus) {}
+    explicit Lifecycle(unsigned vcpus, std::chrono::milliseconds pause_timeout = kPauseTimeout)
+        : vcpus_(vcpus), pause_timeout_(pause_timeout) {}
     virtual ~Lifecycle() = default;
     Lifecycle(const Lifecycle&) = delete;
     Lifecycle& operator=(const Lifecycle&) = delete;
@@ -34,7 +35,9 @@ class Lifecycle {
     void end_boot(End reason, const std::string& detail);
 
     // The API's pause and resume: 202 when done, 409 when the state does not
-    // allow it, 500 when the vCPUs did not park within kPauseTimeout.
+    // allow it (or the boot ended while pause waited for the vCPUs), 500 when
+    // the vCPUs did not park within the pause timeout (the pause is withdrawn:
+    // they run on).
     VmController::ActionResult pause();
     VmController::ActionResult resume();
 
@@ -43,11 +46,11 @@ class Lifecycle {
 
   protected:
     // The boot loop begins a boot, before it builds the VM: the last boot's
-    // end is forgotten.
+    // end is forgotten, unless it was a kill (which ends this boot too).
     void new_boot();
     // The boot's vCPUs are about to run, sharing `control`: the VM runs.
     // Called with mutex_ held.
-    void vcpus_starting(std::unique_ptr<VcpuControl> control);
+    void vcpus_starting(std::shared_ptr<VcpuControl> control);
     // The boot has ended: asks its vCPUs to stop, before they are joined.
     void stop_vcpus();
     // The boot's vCPU threads are joined: its control goes.
@@ -66,8 +69,13 @@ class Lifecycle {
     State state_ = State::kStarting;
     End end_ = End::kNone;
     std::string end_detail_;
-    std::unique_ptr<VcpuControl> control_;  // the current boot's, under mutex_
+    // The current boot's; shared with a pause() in progress, which must
+    // outlive the boot it was waiting for.
+    std::shared_ptr<VcpuControl> control_;
+    bool killed_ = false;  // a kill is never forgotten, even behind a reboot
+    std::string kill_detail_;
     const unsigned vcpus_;
+    const std::chrono::milliseconds pause_timeout_;
 };
 
 }  // namespace vmm

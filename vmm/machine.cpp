@@ -97,7 +97,7 @@ void Machine::start_boot() {
         setup_long_mode_entry(*vcpus[0], memory_, entry.entry, entry.boot_info);
     }
 
-    auto control = std::make_unique<VcpuControl>();
+    auto control = std::make_shared<VcpuControl>();
     std::vector<std::unique_ptr<VcpuRunner>> runners;
     for (auto& vcpu : vcpus) {
         const bool bsp = vcpu->index() == 0;
@@ -311,53 +311,40 @@ nlohmann::json Machine::metrics() const {
 }
 
 Machine::ActionResult Machine::act(const std::string& action) {
-    std::unique_lock lock(mutex_);
-    const bool running = state_ == State::kRunning;
+    // No lock is held while an action reaches a device or the vCPUs (the
+    // lock order in machine.h): the state is read once, and a boot that
+    // ends right after only makes the action land on a VM being rebuilt.
+    const State now = state();
     const auto not_now = [&] {
-        return ActionResult{409, "cannot " + action + " while the VM is " + state_name(state_)};
+        return ActionResult{409, "cannot " + action + " while the VM is " + state_name(now)};
     };
     if (action == "kill") {
-        lock.unlock();
         end_boot(End::kKilled, "killed through the API");
         return {202, ""};
     }
     if (action == "reboot") {
-        if (!running && state_ != State::kPaused) {
+        if (now != State::kRunning && now != State::kPaused) {
             return not_now();
         }
-        lock.unlock();
         end_boot(End::kReboot, "reboot requested through the API");
         return {202, ""};
     }
-    if (action == "power-button") {
-        if (!running) {
+    if (action == "power-button" || action == "ctrl-alt-del") {
+        if (now != State::kRunning) {
             return not_now();
         }
-        devices_.acpi_pm->press_power_button();
-        events_.emit("power-button-sent");
+        if (action == "power-button") {
+            devices_.acpi_pm->press_power_button();
+        } else {
+            devices_.i8042->inject_ctrl_alt_del();
+        }
+        events_.emit(action + "-sent");
         return {202, ""};
     }
-    if (action == "ctrl-alt-del") {
-        if (!running) {
-            return not_now();
-        }
-        devices_.i8042->inject_ctrl_alt_del();
-        events_.emit("ctrl-alt-del-sent");
-        return {202, ""};
-    }
-    if (action == "pause") {
-        lock.unlock();
-        const ActionResult result = pause();
+    if (action == "pause" || action == "resume") {
+        const ActionResult result = action == "pause" ? pause() : resume();
         if (result.error.empty()) {
-            events_.emit("paused");
-        }
-        return result;
-    }
-    if (action == "resume") {
-        lock.unlock();
-        const ActionResult result = resume();
-        if (result.error.empty()) {
-            events_.emit("resumed");
+            events_.emit(action == "pause" ? "paused" : "resumed");
         }
         return result;
     }

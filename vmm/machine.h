@@ -4,6 +4,20 @@
 // with its vCPU threads. A reboot tears the KVM VM down and builds it anew
 // in the same process (memory cleared, devices reset, kernel reloaded), so
 // what lives outside the VM (disks, taps, the API socket) survives it.
+//
+// Locks, in the only order any path takes them (a thread holding one may
+// take those after it in its chain, never one before):
+//   device chain:     a device's own lock (Serial, I8042, ...)
+//                     -> vm_lock_ (shared: an interrupt line is set)
+//   lifecycle chain:  Lifecycle::mutex_ (state, the boot's control and
+//                     runners, boot records) -> VcpuControl's lock
+// The chains never nest: nothing that takes a device lock, vm_lock_ or an
+// output queue (events, console) is called with Lifecycle::mutex_ held (no
+// device access, no interrupt, no event), and Lifecycle::mutex_ is never
+// taken under a device lock or vm_lock_. vm_lock_ is taken exclusively only
+// by the boot loop, to swap the KVM VM, with no other lock held. The
+// queues of EventLog and AsyncWriter are leaves: taken last, never held
+// while anything else is called.
 
 #include <chrono>
 #include <condition_variable>
@@ -104,7 +118,7 @@ class Machine : public VmController, private Lifecycle {
     std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
 
     // Devices raise interrupts from any thread; the VM they reach is
-    // replaced on reboot, so lines go through this lock.
+    // replaced on reboot, so lines go through this lock (order above).
     mutable std::shared_mutex vm_lock_;
     Boot boot_;  // runners under mutex_, vm and vcpus under vm_lock_
 };

@@ -43,9 +43,13 @@ void VcpuControl::park_if_paused() {
     --parked_;
 }
 
-bool VcpuControl::wait_parked(unsigned count, std::chrono::milliseconds timeout) {
+VcpuControl::Parked VcpuControl::wait_parked(unsigned count, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [&] { return parked_ >= count || stop_.load(); });
+    cv_.wait_for(lock, timeout, [&] { return parked_ >= count || stop_.load(); });
+    if (stop_.load()) {
+        return Parked::kStopped;
+    }
+    return parked_ >= count ? Parked::kAll : Parked::kTimedOut;
 }
 
 const char* ExitCounters::reason_name(std::size_t reason) {
