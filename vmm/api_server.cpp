@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -24,7 +25,10 @@ constexpr std::size_t kHardBodyLimit = 1 << 20;
 constexpr int kTimeoutSeconds = 5;
 
 void reply(evhttp_request* req, int status, const nlohmann::json& body) {
-    const std::string text = body.dump() + "\n";
+    // replace: a path or string that is not UTF-8 costs a character, not an
+    // exception out of a libevent callback.
+    const std::string text =
+        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     evkeyvalq* headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", "application/json");
     evbuffer* out = evbuffer_new();
@@ -133,10 +137,7 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
     }
     // The socket accepts from here on: connections wait in its backlog
     // until the loop below picks them up.
-    thread_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "vmm-api");
-        event_base_dispatch(base_.get());
-    });
+    thread_ = start_named_thread("vmm-api", [this] { event_base_dispatch(base_.get()); });
 }
 
 ApiServer::~ApiServer() {
@@ -186,7 +187,7 @@ void ApiServer::handle(evhttp_request* req) {
         nlohmann::json body;
         try {
             body = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error&) {
+        } catch (const nlohmann::json::exception&) {  // parse_error, out_of_range (1e999)
             reply_error(req, 400, "the body is not valid JSON: send {\"action\": \"...\"}");
             return;
         }

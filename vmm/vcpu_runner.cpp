@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/hex.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -116,10 +117,9 @@ void VcpuRunner::install_kick_signal() {
 }
 
 void VcpuRunner::start() {
-    thread_ = std::thread([this] { loop(); });
     char name[16];
     std::snprintf(name, sizeof name, "vcpu%u", vcpu_.index());
-    pthread_setname_np(thread_.native_handle(), name);
+    thread_ = start_named_thread(name, [this] { loop(); });
 }
 
 void VcpuRunner::kick() {
