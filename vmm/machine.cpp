@@ -159,26 +159,41 @@ void Machine::terminate(const std::string& why) {
 }
 
 void Machine::on_kernel_started() {
-    std::lock_guard lock(mutex_);
-    if (!boots_.empty() && !boots_.back().kernel_started) {
+    std::size_t boot = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (boots_.empty() || boots_.back().kernel_started) {
+            return;
+        }
         boots_.back().kernel_started = Clock::now();
+        boot = boots_.size();
     }
-    events_.emit("kernel-started", {{"boot", boots_.size()}});
+    events_.emit("kernel-started", {{"boot", boot}});
 }
 
+// Runs on a vCPU thread for every byte the guest writes to the port (a
+// `rep outsb` makes thousands per exit): the records are kept under the lock,
+// the event goes out after it, and only "ready" (once a boot) is a lifecycle
+// event; the codes are guest-driven, deduplicated and rate-limited.
 void Machine::on_progress(std::uint8_t code, Clock::time_point when) {
-    std::lock_guard lock(mutex_);
-    if (boots_.empty()) {
-        return;
+    std::size_t boot = 0;
+    std::int64_t ready_after_ms = -1;
+    {
+        std::lock_guard lock(mutex_);
+        if (boots_.empty()) {
+            return;
+        }
+        boot = boots_.size();
+        if (code == boot_progress::kReady && !boots_.back().ready) {
+            boots_.back().ready = when;
+            boots_without_ready_ = 0;
+            ready_after_ms = ms_between(boots_.back().started, when);
+        }
     }
-    const auto boot = boots_.size();
-    if (code == boot_progress::kReady && !boots_.back().ready) {
-        boots_.back().ready = when;
-        boots_without_ready_ = 0;
-        events_.emit("ready",
-                     {{"boot", boot}, {"ms_since_start", ms_between(boots_.back().started, when)}});
+    if (ready_after_ms >= 0) {
+        events_.emit("ready", {{"boot", boot}, {"ms_since_start", ready_after_ms}});
     } else {
-        events_.emit("progress", {{"boot", boot}, {"code", code}});
+        events_.emit_guest("progress", {{"boot", boot}, {"code", code}});
     }
 }
 
@@ -304,6 +319,7 @@ nlohmann::json Machine::metrics() const {
         {"io_port_exits", {{"in", exits_.io_port[0].load()}, {"out", exits_.io_port[1].load()}}},
         {"devices", devices_.metrics()},
         {"virtio", virtio_->metrics()},
+        {"events", events_.metrics()},
     };
     std::lock_guard lock(mutex_);
     m["boots"] = boots_.size();

@@ -9,8 +9,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "base/fd.h"
 #include "devices/bus.h"
+#include "vmm/async_writer.h"
 #include "vmm/config.h"
 
 namespace devices {
@@ -52,9 +52,16 @@ class PlatformDevices {
     std::shared_ptr<devices::BootProgressPort> progress;
     std::shared_ptr<devices::AcpiPm> acpi_pm;
 
+    // The console's output queue: at most this much waits for its reader.
+    static constexpr std::size_t kConsoleQueueBytes = 256 * 1024;
+    // How long the VMM's exit waits for a slow reader to take the rest.
+    static constexpr std::chrono::milliseconds kConsoleFlushTimeout{1000};
+
   private:
     PlatformCallbacks callbacks_;
-    base::Fd serial_out_;  // where the console's output goes (a dup of stdout, or a file)
+    // Where the console's output goes (a dup of stdout, or a file); shared
+    // with the serial port's output callback, which may outlive this.
+    std::shared_ptr<AsyncWriter> console_out_;
 };
 
 }  // namespace vmm
