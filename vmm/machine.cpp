@@ -31,6 +31,7 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 Machine::Machine(const VmConfig& config, EventLog& events)
     : Lifecycle(config.vcpus),
       config_(config),
+      boot_files_(config_),
       events_(events),
       memory_(config.memory_mib << 20, x86::kRamHole),
       devices_(config_,
@@ -84,7 +85,7 @@ void Machine::start_boot() {
     if (config_.cmdline.find("acpi=off") != std::string::npos) {
         guest_devices.cmdline_extra = virtio_->cmdline_entries();
     }
-    const GuestEntry entry = prepare_guest_memory(memory_, config_, guest_devices);
+    const GuestEntry entry = prepare_guest_memory(memory_, config_, boot_files_, guest_devices);
 
     std::vector<std::unique_ptr<VcpuFd>> vcpus;
     for (unsigned i = 0; i < config_.vcpus; ++i) {

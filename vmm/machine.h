@@ -2,7 +2,8 @@
 // Machine: one VM's whole life inside this process. It owns guest memory and
 // the platform devices for the life of the process, and per boot a KVM VM
 // with its vCPU threads. A reboot tears the KVM VM down and builds it anew
-// in the same process (memory cleared, devices reset, kernel reloaded), so
+// in the same process (memory cleared, devices reset, the kernel reloaded
+// from the file opened at the start: BootFiles), so
 // what lives outside the VM (disks, taps, the API socket) survives it.
 //
 // Locks, in the only order any path takes them (a thread holding one may
@@ -34,6 +35,7 @@
 #include "vmm/api_server.h"
 #include "vmm/config.h"
 #include "vmm/events.h"
+#include "vmm/guest_setup.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
 #include "vmm/lifecycle.h"
@@ -102,6 +104,7 @@ class Machine : public VmController, private Lifecycle {
     void kick_vcpus() override;
 
     const VmConfig config_;
+    const BootFiles boot_files_;  // kernel and initrd, opened once for every boot
     EventLog& events_;
     Kvm kvm_;
     base::GuestMemory memory_;
