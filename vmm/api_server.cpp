@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "vmm/api_request.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -63,7 +64,7 @@ std::string request_path(evhttp_request* req) {
     return path != nullptr && *path != '\0' ? path : "/";
 }
 
-base::Fd bind_unix_socket(const std::string& path) {
+sockaddr_un socket_address(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof addr.sun_path) {
@@ -71,18 +72,60 @@ base::Fd bind_unix_socket(const std::string& path) {
                                  std::to_string(sizeof addr.sun_path - 1) + " characters");
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size());
+    return addr;
+}
+
+// Clears the way for binding `path`: nothing there, or a stale socket (one
+// whose server is gone), which is removed. Anything else stays and is
+// refused: a file that is not a socket, or the live socket of another vmm.
+void claim_socket_path(const std::string& path, const sockaddr_un& addr) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) {
+            return;
+        }
+        base::throw_errno("cannot look at the API socket path " + path);
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        throw base::InvalidInput("--api-sock " + path +
+                                 " exists and is not a socket; the vmm replaces only a stale "
+                                 "socket: remove it or choose another path");
+    }
+    base::Fd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!probe.valid()) {
+        base::throw_errno("socket to probe the API socket " + path);
+    }
+    if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ||
+        errno == EAGAIN) {  // EAGAIN: a live server with a full backlog
+        throw base::InvalidInput("--api-sock " + path +
+                                 " is in use: another process (another vmm?) serves it; stop "
+                                 "that one or choose another path");
+    }
+    if (errno != ECONNREFUSED) {
+        base::throw_errno("cannot tell whether the API socket " + path + " is in use");
+    }
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {  // stale: its server is gone
+        base::throw_errno("cannot remove the stale API socket " + path);
+    }
+}
+
+base::Fd bind_unix_socket(const std::string& path, struct stat& bound) {
+    const sockaddr_un addr = socket_address(path);
     base::Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
         base::throw_errno("socket for the API");
     }
-    unlink(path.c_str());  // a stale socket from an earlier run
-    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    claim_socket_path(path, addr);
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         throw base::HostError("cannot bind the API socket " + path + ": " + std::strerror(errno) +
                               " (does its directory exist and is it writable?)");
     }
     chmod(path.c_str(), 0600);
     if (listen(fd.get(), 16) != 0) {
         base::throw_errno("listen on the API socket " + path);
+    }
+    if (stat(path.c_str(), &bound) != 0) {
+        base::throw_errno("stat of the API socket " + path);
     }
     return fd;
 }
@@ -112,7 +155,7 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
         http_.get(),
         [](evhttp_request* req, void* self) { static_cast<ApiServer*>(self)->handle(req); }, this);
 
-    base::Fd listener = bind_unix_socket(socket_path_);
+    base::Fd listener = bind_unix_socket(socket_path_, bound_);
     if (evhttp_accept_socket(http_.get(), listener.get()) != 0) {
         throw base::HostError("cannot serve the API socket " + socket_path_);
     }
@@ -129,10 +172,7 @@ ApiServer::ApiServer(const std::string& socket_path, VmController& controller)
     }
     // The socket accepts from here on: connections wait in its backlog
     // until the loop below picks them up.
-    thread_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "vmm-api");
-        event_base_dispatch(base_.get());
-    });
+    thread_ = start_named_thread("vmm-api", [this] { event_base_dispatch(base_.get()); });
 }
 
 ApiServer::~ApiServer() {
@@ -144,7 +184,12 @@ ApiServer::~ApiServer() {
     stop_event_.reset();
     http_.reset();  // closes the connections and the listening socket
     base_.reset();
-    unlink(socket_path_.c_str());
+    // Only the socket this server bound: the path may have been taken since.
+    struct stat st {};
+    if (stat(socket_path_.c_str(), &st) == 0 && st.st_dev == bound_.st_dev &&
+        st.st_ino == bound_.st_ino) {
+        unlink(socket_path_.c_str());
+    }
 }
 
 void ApiServer::handle(evhttp_request* req) {

@@ -12,6 +12,8 @@
 //
 // Errors are JSON {"error": "..."} with a 4xx status; the VM runs on.
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -41,8 +43,10 @@ class VmController {
 
 class ApiServer {
   public:
-    // Binds `socket_path` (replacing a stale socket file) and serves on a
-    // thread of its own. Throws HostError when the socket cannot be bound.
+    // Binds `socket_path` and serves on a thread of its own. A stale socket
+    // there (its server gone) is replaced; anything else is refused with
+    // InvalidInput: a file that is not a socket, or a socket another
+    // process serves. Throws HostError when the socket cannot be bound.
     ApiServer(const std::string& socket_path, VmController& controller);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
@@ -55,7 +59,8 @@ class ApiServer {
 
     VmController& controller_;
     std::string socket_path_;
-    base::Fd stop_fd_;  // an eventfd: written by the destructor to end the loop
+    struct stat bound_ {};  // the socket file this server made (unlinked at the end if still there)
+    base::Fd stop_fd_;      // an eventfd: written by the destructor to end the loop
     std::unique_ptr<event_base, void (*)(event_base*)> base_;
     std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
     std::unique_ptr<event, void (*)(event*)> stop_event_;

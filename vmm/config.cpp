@@ -1,10 +1,15 @@
 #include "vmm/config.h"
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "base/error.h"
 #include "x86/layout.h"
@@ -22,7 +27,8 @@ std::uint64_t parse_unsigned(const std::string& option, const std::string& value
         value.size() > 12) {
         throw base::InvalidInput(option + " wants a whole number, not '" + value + "'");
     }
-    const std::uint64_t n = std::stoull(value);
+    std::uint64_t n = 0;
+    std::from_chars(value.data(), value.data() + value.size(), n);  // 12 digits: no overflow
     if (n < min || n > max) {
         throw base::InvalidInput(option + " " + value + " is out of range " + std::to_string(min) +
                                  ".." + std::to_string(max));
@@ -224,13 +230,19 @@ void apply_option(VmConfig& c, const std::string& name, const std::string& value
 }
 
 std::string read_text_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) {
+        throw base::InvalidInput("cannot read config file " + path + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        throw base::InvalidInput("config file " + path + " is not a regular file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.is_open() || in.bad()) {
         throw base::InvalidInput("cannot read config file " + path);
     }
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    return text;
 }
 
 }  // namespace
@@ -314,7 +326,8 @@ void apply_json_config(const std::string& json_text, const std::string& origin, 
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::exception& e) {  // parse_error, out_of_range (1e999)
+    } catch (const nlohmann::json::exception& e) {
+        // parse_error, and out_of_range for a number like 1e999
         throw base::InvalidInput("config " + origin + " is not valid JSON: " + e.what());
     }
     if (!j.is_object()) {

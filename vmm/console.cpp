@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "base/error.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -18,6 +19,9 @@ ConsoleInput::ConsoleInput(int input_fd, Feed feed)
     if (!stop_event_.valid()) {
         base::throw_errno("eventfd for the console thread");
     }
+    thread_ = start_named_thread("console", [this] { loop(); });
+    // After the thread: a constructor that throws must not leave the
+    // terminal raw.
     if (isatty(input_fd_) && tcgetattr(input_fd_, &saved_tty_) == 0) {
         termios raw = saved_tty_;
         cfmakeraw(&raw);
@@ -25,8 +29,6 @@ ConsoleInput::ConsoleInput(int input_fd, Feed feed)
         raw.c_oflag |= OPOST | ONLCR;
         restore_tty_ = tcsetattr(input_fd_, TCSANOW, &raw) == 0;
     }
-    thread_ = std::thread([this] { loop(); });
-    pthread_setname_np(thread_.native_handle(), "console");
 }
 
 ConsoleInput::~ConsoleInput() {

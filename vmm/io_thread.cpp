@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -59,8 +60,7 @@ void IoThread::start() {
     for (auto& w : watches_) {
         arm(*w);
     }
-    thread_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "vmm-io");
+    thread_ = start_named_thread("vmm-io", [this] {
         for (auto& hook : start_hooks_) {
             hook();
         }

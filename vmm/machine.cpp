@@ -29,7 +29,9 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 Machine::Machine(const VmConfig& config, EventLog& events)
-    : config_(config),
+    : Lifecycle(config.vcpus),
+      config_(config),
+      boot_files_(config_),
       events_(events),
       memory_(config.memory_mib << 20, x86::kRamHole),
       devices_(config_,
@@ -68,11 +70,10 @@ bool Machine::set_irq_line(std::uint32_t gsi, bool high) {
 }
 
 void Machine::start_boot() {
+    new_boot();
     {
         std::lock_guard lock(mutex_);
         boots_.push_back({std::chrono::system_clock::now(), Clock::now(), {}, {}});
-        end_ = End::kNone;
-        end_detail_.clear();
     }
     events_.emit("starting", {{"boot", boots_.size()}});
 
@@ -89,7 +90,7 @@ void Machine::start_boot() {
     if (config_.cmdline.find("acpi=off") != std::string::npos) {
         guest_devices.cmdline_extra = virtio_->cmdline_entries();
     }
-    const GuestEntry entry = prepare_guest_memory(memory_, config_, guest_devices);
+    const GuestEntry entry = prepare_guest_memory(memory_, config_, boot_files_, guest_devices);
 
     std::vector<std::unique_ptr<VcpuFd>> vcpus;
     for (unsigned i = 0; i < config_.vcpus; ++i) {
@@ -102,7 +103,7 @@ void Machine::start_boot() {
         setup_long_mode_entry(*vcpus[0], memory_, entry.entry, entry.boot_info);
     }
 
-    auto control = std::make_unique<VcpuControl>();
+    auto control = std::make_shared<VcpuControl>();
     std::vector<std::unique_ptr<VcpuRunner>> runners;
     for (auto& vcpu : vcpus) {
         const bool bsp = vcpu->index() == 0;
@@ -130,9 +131,8 @@ void Machine::start_boot() {
         boot_.vcpus = std::move(vcpus);
     }
     std::lock_guard lock(mutex_);
-    control_ = std::move(control);
+    vcpus_starting(std::move(control));
     boot_.runners = std::move(runners);
-    state_ = State::kRunning;
     for (auto& r : boot_.runners) {
         r->start();
     }
@@ -143,30 +143,21 @@ void Machine::stop_boot() {
     {
         std::lock_guard lock(mutex_);
         runners = std::move(boot_.runners);
-        if (control_ != nullptr) {
-            control_->request_stop();
-        }
     }
+    stop_vcpus();
     runners.clear();  // each runner stops, kicks and joins its thread
-    std::unique_lock vm_guard(vm_lock_);
-    boot_.vcpus.clear();
-    boot_.vm.reset();
-    std::lock_guard lock(mutex_);
-    control_.reset();
+    {
+        std::unique_lock vm_guard(vm_lock_);
+        boot_.vcpus.clear();
+        boot_.vm.reset();
+    }
+    vcpus_joined();
 }
 
-void Machine::end_boot(End reason, const std::string& detail) {
-    std::lock_guard lock(mutex_);
-    if (end_ != End::kNone) {
-        return;  // the first reason to end a boot wins
+void Machine::kick_vcpus() {
+    for (auto& r : boot_.runners) {
+        r->kick();
     }
-    end_ = reason;
-    end_detail_ = detail;
-    if (control_ != nullptr) {
-        control_->request_stop();
-        control_->resume();
-    }
-    ended_.notify_all();
 }
 
 void Machine::terminate(const std::string& why) {
@@ -174,25 +165,40 @@ void Machine::terminate(const std::string& why) {
 }
 
 void Machine::on_kernel_started() {
-    std::lock_guard lock(mutex_);
-    if (!boots_.empty() && !boots_.back().kernel_started) {
+    std::size_t boot = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (boots_.empty() || boots_.back().kernel_started) {
+            return;
+        }
         boots_.back().kernel_started = Clock::now();
+        boot = boots_.size();
     }
-    events_.emit("kernel-started", {{"boot", boots_.size()}});
+    events_.emit("kernel-started", {{"boot", boot}});
 }
 
+// Runs on a vCPU thread for every byte the guest writes to the port (a
+// `rep outsb` makes thousands per exit): the records are kept under the lock,
+// the event goes out after it, and only "ready" (once a boot) is a lifecycle
+// event; the codes are guest-driven, deduplicated and rate-limited.
 void Machine::on_progress(std::uint8_t code, Clock::time_point when) {
-    std::lock_guard lock(mutex_);
-    if (boots_.empty()) {
-        return;
+    std::size_t boot = 0;
+    std::int64_t ready_after_ms = -1;
+    {
+        std::lock_guard lock(mutex_);
+        if (boots_.empty()) {
+            return;
+        }
+        boot = boots_.size();
+        if (code == boot_progress::kReady && !boots_.back().ready) {
+            boots_.back().ready = when;
+            ready_after_ms = ms_between(boots_.back().started, when);
+        }
     }
-    const auto boot = boots_.size();
-    if (code == boot_progress::kReady && !boots_.back().ready) {
-        boots_.back().ready = when;
-        events_.emit("ready",
-                     {{"boot", boot}, {"ms_since_start", ms_between(boots_.back().started, when)}});
+    if (ready_after_ms >= 0) {
+        events_.emit("ready", {{"boot", boot}, {"ms_since_start", ready_after_ms}});
     } else {
-        events_.emit("progress", {{"boot", boot}, {"code", code}});
+        events_.emit_guest("progress", {{"boot", boot}, {"code", code}});
     }
 }
 
@@ -289,22 +295,6 @@ std::size_t Machine::feed_console(std::span<const std::uint8_t> bytes) {
     return devices_.serial->enqueue_input(bytes);
 }
 
-const char* Machine::state_name(State s) {
-    switch (s) {
-        case State::kStarting:
-            return "starting";
-        case State::kRunning:
-            return "running";
-        case State::kPaused:
-            return "paused";
-        case State::kRebooting:
-            return "rebooting";
-        case State::kStopped:
-            return "stopped";
-    }
-    return "unknown";
-}
-
 nlohmann::json Machine::status() const {
     std::lock_guard lock(mutex_);
     const auto now = Clock::now();
@@ -344,6 +334,7 @@ nlohmann::json Machine::metrics() const {
         {"io_port_exits", {{"in", exits_.io_port[0].load()}, {"out", exits_.io_port[1].load()}}},
         {"devices", devices_.metrics()},
         {"virtio", virtio_->metrics()},
+        {"events", events_.metrics()},
     };
     std::lock_guard lock(mutex_);
     m["boots"] = boots_.size();
@@ -351,66 +342,42 @@ nlohmann::json Machine::metrics() const {
 }
 
 Machine::ActionResult Machine::act(const std::string& action) {
-    std::unique_lock lock(mutex_);
-    const bool running = state_ == State::kRunning;
+    // No lock is held while an action reaches a device or the vCPUs (the
+    // lock order in machine.h): the state is read once, and a boot that
+    // ends right after only makes the action land on a VM being rebuilt.
+    const State now = state();
     const auto not_now = [&] {
-        return ActionResult{409, "cannot " + action + " while the VM is " + state_name(state_)};
+        return ActionResult{409, "cannot " + action + " while the VM is " + state_name(now)};
     };
     if (action == "kill") {
-        lock.unlock();
         end_boot(End::kKilled, "killed through the API");
         return {202, ""};
     }
     if (action == "reboot") {
-        if (!running && state_ != State::kPaused) {
+        if (now != State::kRunning && now != State::kPaused) {
             return not_now();
         }
-        lock.unlock();
         end_boot(End::kOwnerReboot, "reboot requested through the API");
         return {202, ""};
     }
-    if (action == "power-button") {
-        if (!running) {
+    if (action == "power-button" || action == "ctrl-alt-del") {
+        if (now != State::kRunning) {
             return not_now();
         }
-        devices_.acpi_pm->press_power_button();
-        events_.emit("power-button-sent");
+        if (action == "power-button") {
+            devices_.acpi_pm->press_power_button();
+        } else {
+            devices_.i8042->inject_ctrl_alt_del();
+        }
+        events_.emit(action + "-sent");
         return {202, ""};
     }
-    if (action == "ctrl-alt-del") {
-        if (!running) {
-            return not_now();
+    if (action == "pause" || action == "resume") {
+        const ActionResult result = action == "pause" ? pause() : resume();
+        if (result.error.empty()) {
+            events_.emit(action == "pause" ? "paused" : "resumed");
         }
-        devices_.i8042->inject_ctrl_alt_del();
-        events_.emit("ctrl-alt-del-sent");
-        return {202, ""};
-    }
-    if (action == "pause") {
-        if (!running) {
-            return not_now();
-        }
-        control_->request_pause();
-        for (auto& r : boot_.runners) {
-            r->kick();
-        }
-        VcpuControl* control = control_.get();
-        lock.unlock();
-        if (!control->wait_parked(config_.vcpus, std::chrono::seconds(5))) {
-            return {500, "the vCPUs did not pause within 5 s"};
-        }
-        lock.lock();
-        state_ = State::kPaused;
-        events_.emit("paused");
-        return {202, ""};
-    }
-    if (action == "resume") {
-        if (state_ != State::kPaused) {
-            return not_now();
-        }
-        control_->resume();
-        state_ = State::kRunning;
-        events_.emit("resumed");
-        return {202, ""};
+        return result;
     }
     return {400, "unknown action '" + action +
                      "': use power-button, ctrl-alt-del, reboot, pause, resume or kill"};

@@ -2,8 +2,23 @@
 // Machine: one VM's whole life inside this process. It owns guest memory and
 // the platform devices for the life of the process, and per boot a KVM VM
 // with its vCPU threads. A reboot tears the KVM VM down and builds it anew
-// in the same process (memory cleared, devices reset, kernel reloaded), so
+// in the same process (memory cleared, devices reset, the kernel reloaded
+// from the file opened at the start: BootFiles), so
 // what lives outside the VM (disks, taps, the API socket) survives it.
+//
+// Locks, in the only order any path takes them (a thread holding one may
+// take those after it in its chain, never one before):
+//   device chain:     a device's own lock (Serial, I8042, ...)
+//                     -> vm_lock_ (shared: an interrupt line is set)
+//   lifecycle chain:  Lifecycle::mutex_ (state, the boot's control and
+//                     runners, boot records) -> VcpuControl's lock
+// The chains never nest: nothing that takes a device lock, vm_lock_ or an
+// output queue (events, console) is called with Lifecycle::mutex_ held (no
+// device access, no interrupt, no event), and Lifecycle::mutex_ is never
+// taken under a device lock or vm_lock_. vm_lock_ is taken exclusively only
+// by the boot loop, to swap the KVM VM, with no other lock held. The
+// queues of EventLog and AsyncWriter are leaves: taken last, never held
+// while anything else is called.
 
 #include <chrono>
 #include <condition_variable>
@@ -20,8 +35,10 @@
 #include "vmm/api_server.h"
 #include "vmm/config.h"
 #include "vmm/events.h"
+#include "vmm/guest_setup.h"
 #include "vmm/io_thread.h"
 #include "vmm/kvm.h"
+#include "vmm/lifecycle.h"
 #include "vmm/platform_devices.h"
 #include "vmm/reboot_loop.h"
 #include "vmm/vcpu_runner.h"
@@ -41,7 +58,7 @@ enum ExitStatus : int {
     kExitKilled = 7,
 };
 
-class Machine : public VmController {
+class Machine : public VmController, private Lifecycle {
   public:
     Machine(const VmConfig& config, EventLog& events);
     ~Machine() override;
@@ -60,10 +77,6 @@ class Machine : public VmController {
     ActionResult act(const std::string& action) override;
 
   private:
-    enum class State { kStarting, kRunning, kPaused, kRebooting, kStopped };
-    // kReboot: the guest reset the machine; kOwnerReboot: the API's reboot.
-    enum class End { kNone, kPoweroff, kReboot, kOwnerReboot, kPanic, kKvmError, kKilled };
-
     struct BootRecord {
         std::chrono::system_clock::time_point started_wall;
         std::chrono::steady_clock::time_point started;
@@ -82,13 +95,13 @@ class Machine : public VmController {
     void stop_boot();
     // Reboot: devices reset, requests in flight finished, memory cleared.
     void reset_for_reboot();
-    void end_boot(End reason, const std::string& detail);
     void on_progress(std::uint8_t code, std::chrono::steady_clock::time_point when);
     void on_kernel_started();
     bool set_irq_line(std::uint32_t gsi, bool high);
-    static const char* state_name(State s);
+    void kick_vcpus() override;
 
     const VmConfig config_;
+    const BootFiles boot_files_;  // kernel and initrd, opened once for every boot
     EventLog& events_;
     Kvm kvm_;
     base::GuestMemory memory_;
@@ -99,20 +112,15 @@ class Machine : public VmController {
     std::unique_ptr<VirtioDevices> virtio_;
     ExitCounters exits_;
 
-    mutable std::mutex mutex_;
-    std::condition_variable ended_;
-    State state_ = State::kStarting;
-    End end_ = End::kNone;
-    std::string end_detail_;
+    // Under Lifecycle::mutex_:
     std::vector<BootRecord> boots_;
     RebootLoopDetector reboot_loop_{config_.reboot_loop};  // used by run() only
     std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
 
     // Devices raise interrupts from any thread; the VM they reach is
-    // replaced on reboot, so lines go through this lock.
+    // replaced on reboot, so lines go through this lock (order above).
     mutable std::shared_mutex vm_lock_;
-    std::unique_ptr<VcpuControl> control_;  // the current boot's, under mutex_
-    Boot boot_;
+    Boot boot_;  // runners under mutex_, vm and vcpus under vm_lock_
 };
 
 }  // namespace vmm

@@ -14,6 +14,7 @@
 #include "vmm/console.h"
 #include "vmm/events.h"
 #include "vmm/machine.h"
+#include "vmm/named_thread.h"
 #include "vmm/thread_stacks.h"
 
 #ifndef VMM_VERSION
@@ -27,7 +28,7 @@ namespace {
 class SignalWatcher {
   public:
     explicit SignalWatcher(vmm::Machine& machine) : machine_(machine) {
-        thread_ = std::thread([this] {
+        thread_ = vmm::start_named_thread("vmm-signals", [this] {
             sigset_t set = watched();
             int sig = 0;
             while (sigwait(&set, &sig) == 0 && sig != SIGUSR2) {
@@ -80,22 +81,19 @@ int main(int argc, char** argv) {
     sigset_t set = SignalWatcher::watched();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-    vmm::CommandLine cl;
+    // Every error of the user's or the host's arrives here as a base::Error
+    // (base/error.h); anything else is a bug of ours.
     try {
-        cl = vmm::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
-    } catch (const base::InvalidInput& e) {
-        std::fprintf(stderr, "vmm: %s\n", e.what());
-        return vmm::kExitInvalidInput;
-    }
-    if (cl.action == vmm::CommandLine::Action::kHelp) {
-        std::fputs(vmm::usage_text(), stdout);
-        return 0;
-    }
-    if (cl.action == vmm::CommandLine::Action::kVersion) {
-        std::printf("vmm %s\n", VMM_VERSION);
-        return 0;
-    }
-    try {
+        const vmm::CommandLine cl =
+            vmm::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+        if (cl.action == vmm::CommandLine::Action::kHelp) {
+            std::fputs(vmm::usage_text(), stdout);
+            return 0;
+        }
+        if (cl.action == vmm::CommandLine::Action::kVersion) {
+            std::printf("vmm %s\n", VMM_VERSION);
+            return 0;
+        }
         vmm::set_thread_stack_size();  // before the first thread starts
         return run_vm(cl.config);
     } catch (const base::InvalidInput& e) {
@@ -104,16 +102,12 @@ int main(int argc, char** argv) {
     } catch (const base::HostError& e) {
         std::fprintf(stderr, "vmm: %s\n", e.what());
         return vmm::kExitHostError;
-    } catch (const base::InternalError& e) {
-        std::fprintf(stderr, "vmm: internal error (a bug in the vmm, please report it): %s\n",
-                     e.what());
-        return vmm::kExitHostError;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "vmm: out of memory while setting up the VM\n");
         return vmm::kExitHostError;
     } catch (const std::exception& e) {
-        // Library exceptions are converted where they arise (base/error.h);
-        // one that got here is a bug of ours just the same.
+        // InternalError, or a library exception that was not converted where
+        // it arose (base/error.h): a bug of ours either way.
         std::fprintf(stderr, "vmm: internal error (a bug in the vmm, please report it): %s\n",
                      e.what());
         return vmm::kExitHostError;

@@ -27,19 +27,6 @@ std::shared_ptr<devices::IrqLine> irq_line(const PlatformCallbacks& callbacks, s
     return std::make_shared<devices::FunctionIrqLine>([set, gsi](bool high) { set(gsi, high); });
 }
 
-void write_all(int fd, std::span<const std::uint8_t> bytes) {
-    while (!bytes.empty()) {
-        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return;  // console output is best effort; the guest must not stall
-        }
-        bytes = bytes.subspan(static_cast<std::size_t>(n));
-    }
-}
-
 // The device's reset callback: the machine's, told which register asked.
 std::function<void()> reset_through(const PlatformCallbacks& callbacks, const char* how) {
     auto reset = callbacks.reset;
@@ -54,14 +41,18 @@ std::function<void()> reset_through(const PlatformCallbacks& callbacks, const ch
 
 PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callbacks)
     : callbacks_(std::move(callbacks)) {
+    base::Fd out;
     switch (config.serial.kind) {
         case SerialConfig::Kind::kStdio:
-            serial_out_.reset(dup(STDOUT_FILENO));
+            out.reset(fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0));
+            if (!out.valid()) {
+                base::throw_errno("the console's stdout");
+            }
             break;
         case SerialConfig::Kind::kFile:
-            serial_out_.reset(
+            out.reset(
                 open(config.serial.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-            if (!serial_out_.valid()) {
+            if (!out.valid()) {
                 throw base::InvalidInput("--serial file:" + config.serial.path + ": " +
                                          std::strerror(errno));
             }
@@ -70,9 +61,15 @@ PlatformDevices::PlatformDevices(const VmConfig& config, PlatformCallbacks callb
             break;
     }
     devices::Serial::Output output;
-    if (serial_out_.valid()) {
-        const int fd = serial_out_.get();
-        output = [fd](std::span<const std::uint8_t> bytes) { write_all(fd, bytes); };
+    if (out.valid()) {
+        // The guest's bytes are queued for a thread of their own: a reader of
+        // stdout that stops, or a full disk, costs console output (counted),
+        // never a vCPU stalled in write() or a VMM that cannot exit.
+        console_out_ = std::make_shared<AsyncWriter>(std::move(out), kConsoleQueueBytes,
+                                                     "vmm-console", kConsoleFlushTimeout);
+        output = [writer = console_out_](std::span<const std::uint8_t> bytes) {
+            writer->push(bytes, writer->capacity());
+        };
     }
     serial = std::make_shared<devices::Serial>(irq_line(callbacks_, layout::kIrqCom1),
                                                std::move(output));
@@ -118,6 +115,7 @@ nlohmann::json PlatformDevices::metrics() const {
     const auto pv = pvpanic->counters();
     const auto bp = progress->counters();
     const auto pci = pci_config->counters();
+    const auto c = console_out_ != nullptr ? console_out_->counters() : AsyncWriter::Counters{};
     return {
         {"serial",
          {{"tx_bytes", s.bytes_out},
@@ -135,6 +133,10 @@ nlohmann::json PlatformDevices::metrics() const {
          {{"config_reads", pci.config_reads},
           {"config_writes", pci.config_writes},
           {"resets", pci.resets}}},
+        {"console",
+         {{"written_bytes", c.written_bytes},
+          {"dropped_bytes", c.dropped_bytes},
+          {"write_errors", c.write_errors}}},
         {"bus",
          {{"pio_unmapped", pio.unmapped_accesses()}, {"mmio_unmapped", mmio.unmapped_accesses()}}},
     };

@@ -11,6 +11,7 @@
 
 #include "base/fd.h"
 #include "devices/bus.h"
+#include "vmm/async_writer.h"
 #include "vmm/config.h"
 #include "vmm/kvm.h"
 
@@ -61,9 +62,16 @@ class PlatformDevices {
     std::shared_ptr<devices::AcpiPm> acpi_pm;
     std::shared_ptr<devices::PciConfigPorts> pci_config;  // 0xCF8-0xCFF, with 0xCF9
 
+    // The console's output queue: at most this much waits for its reader.
+    static constexpr std::size_t kConsoleQueueBytes = 256 * 1024;
+    // How long the VMM's exit waits for a slow reader to take the rest.
+    static constexpr std::chrono::milliseconds kConsoleFlushTimeout{1000};
+
   private:
     PlatformCallbacks callbacks_;
-    base::Fd serial_out_;  // where the console's output goes (a dup of stdout, or a file)
+    // Where the console's output goes (a dup of stdout, or a file); shared
+    // with the serial port's output callback, which may outlive this.
+    std::shared_ptr<AsyncWriter> console_out_;
     // Signalled by KVM on dword writes to 0xCF8; never read (a counter that
     // saturates, not a queue).
     base::Fd config_address_sink_;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/hex.h"
+#include "vmm/named_thread.h"
 
 namespace vmm {
 
@@ -43,9 +44,13 @@ void VcpuControl::park_if_paused() {
     --parked_;
 }
 
-bool VcpuControl::wait_parked(unsigned count, std::chrono::milliseconds timeout) {
+VcpuControl::Parked VcpuControl::wait_parked(unsigned count, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [&] { return parked_ >= count || stop_.load(); });
+    cv_.wait_for(lock, timeout, [&] { return parked_ >= count || stop_.load(); });
+    if (stop_.load()) {
+        return Parked::kStopped;
+    }
+    return parked_ >= count ? Parked::kAll : Parked::kTimedOut;
 }
 
 const char* ExitCounters::reason_name(std::size_t reason) {
@@ -112,10 +117,9 @@ void VcpuRunner::install_kick_signal() {
 }
 
 void VcpuRunner::start() {
-    thread_ = std::thread([this] { loop(); });
     char name[16];
     std::snprintf(name, sizeof name, "vcpu%u", vcpu_.index());
-    pthread_setname_np(thread_.native_handle(), name);
+    thread_ = start_named_thread(name, [this] { loop(); });
 }
 
 void VcpuRunner::kick() {

@@ -34,8 +34,10 @@ class VcpuControl {
     bool pause_requested() const { return pause_.load(); }
     // Called by a vCPU thread between runs: blocks while paused.
     void park_if_paused();
-    // Waits until `count` vCPUs are parked (true) or `timeout` passed (false).
-    bool wait_parked(unsigned count, std::chrono::milliseconds timeout);
+    enum class Parked { kAll, kStopped, kTimedOut };
+    // Waits until `count` vCPUs are parked, a stop is requested (the boot
+    // ends: they never will) or `timeout` passed.
+    Parked wait_parked(unsigned count, std::chrono::milliseconds timeout);
 
   private:
     std::atomic<bool> pause_{false};

@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "vmm/api_server.h"
 
 namespace vmm {
@@ -151,6 +154,113 @@ TEST_F(ApiServerTest, APathThatIsNotUtf8GetsA404AndTheServerRunsOn) {
 TEST_F(ApiServerTest, SocketFileIsRemovedWhenTheServerStops) {
     server_.reset();
     EXPECT_NE(access(path_.c_str(), F_OK), 0);
+}
+
+// A raw request, for what an HTTP client library would not send.
+std::string raw_request(const std::string& socket_path, const std::string& request) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+    std::string answer;
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    close(fd);
+    return answer;
+}
+
+// A path that is not UTF-8 once made the 404's JSON throw out of a
+// libevent callback: std::terminate, the VMM gone.
+TEST_F(ApiServerTest, APathThatIsNotUtf8GetsAJsonError) {
+    const std::string answer = raw_request(path_, "GET /\xff\xfe HTTP/1.0\r\nHost: vm\r\n\r\n");
+    EXPECT_NE(answer.find(" 404 "), std::string::npos) << answer;
+    EXPECT_NE(answer.find("no such endpoint"), std::string::npos) << answer;
+    auto res = client().Get("/vm");
+    ASSERT_TRUE(res) << "the server is still there";
+    EXPECT_EQ(res->status, 200);
+}
+
+// nlohmann throws out_of_range, not parse_error, for a number beyond a
+// double: still the user's mistake, a 400 and not a 500.
+TEST_F(ApiServerTest, ANumberBeyondADoubleIsABadRequest) {
+    auto res = client().Put("/vm/actions", R"({"action": 1e999})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+}
+
+class ApiSocketPath : public ::testing::Test {
+  protected:
+    void SetUp() override { path_ = "/tmp/vmm-api-path-" + std::to_string(getpid()) + ".sock"; }
+    void TearDown() override { unlink(path_.c_str()); }
+    std::string error_of_binding() {
+        try {
+            ApiServer server(path_, controller_);
+        } catch (const base::InvalidInput& e) {
+            return e.what();
+        }
+        return "";
+    }
+    std::string path_;
+    RecordingController controller_;
+};
+
+TEST_F(ApiSocketPath, AFileThatIsNotASocketIsNeverReplaced) {
+    std::ofstream(path_) << "precious\n";
+    EXPECT_NE(error_of_binding().find("is not a socket"), std::string::npos);
+    std::ifstream in(path_);
+    std::string content;
+    std::getline(in, content);
+    EXPECT_EQ(content, "precious") << "the file is untouched";
+}
+
+TEST_F(ApiSocketPath, TheLiveSocketOfAnotherServerIsNeverTaken) {
+    RecordingController other;
+    ApiServer first(path_, other);
+    EXPECT_NE(error_of_binding().find("is in use"), std::string::npos);
+    httplib::Client c(path_);
+    c.set_address_family(AF_UNIX);
+    c.set_read_timeout(5, 0);
+    auto res = c.Get("/vm");
+    ASSERT_TRUE(res) << "the first server still answers on its socket";
+    EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(ApiSocketPath, AStaleSocketIsReplaced) {
+    {
+        // A socket file whose server is gone (a vmm that was SIGKILLed).
+        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+        ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        close(fd);
+    }
+    ApiServer server(path_, controller_);
+    httplib::Client c(path_);
+    c.set_address_family(AF_UNIX);
+    c.set_read_timeout(5, 0);
+    auto res = c.Get("/vm");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+}
+
+// The server removes its own socket at the end, never one that took the
+// path after it.
+TEST_F(ApiSocketPath, TheEndRemovesOnlyTheServersOwnSocket) {
+    auto server = std::make_unique<ApiServer>(path_, controller_);
+    ASSERT_EQ(unlink(path_.c_str()), 0);
+    std::ofstream(path_) << "someone else's\n";
+    server.reset();
+    struct stat st {};
+    EXPECT_EQ(stat(path_.c_str(), &st), 0) << "the new file is still there";
 }
 
 }  // namespace

@@ -181,5 +181,21 @@ TEST(VmmConfig, DefaultMacIsStableLocalAndUnicast) {
     EXPECT_EQ(a[0] & 0x03, 0x02) << "locally administered, unicast";
 }
 
+// Library exceptions are converted where they arise (base/error.h): a
+// user's mistake is an InvalidInput naming it, never main's "internal error".
+TEST(VmmConfig, LibraryErrorsBecomeInvalidInput) {
+    VmConfig c;
+    EXPECT_THROW(apply_json_config(R"({"vcpus": 1e999})", "test.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config(R"({"memory": -1e999})", "test.json", c), base::InvalidInput);
+    EXPECT_THROW(apply_json_config("\"\xff\"", "test.json", c), base::InvalidInput);
+    EXPECT_NE(error_of({"--kernel", "/k", "--config", "/tmp"}).find("not a regular file"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--config", "/nonexistent/vm.json"})
+                  .find("/nonexistent/vm.json"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--kernel", "/k", "--vcpus", "99999999999"}).find("out of range"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace vmm
