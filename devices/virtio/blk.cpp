@@ -1,5 +1,6 @@
 #include "devices/virtio/blk.h"
 
+#include <cerrno>
 #include <cstring>
 
 #include "base/join.h"
@@ -107,7 +108,11 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
 }
 
 bool BlockDevice::may_stay_quiet() const {
-    return in_flight_.load(std::memory_order_acquire) > slow_in_flight_ && slow_in_flight_ == 0;
+    return requests_in_flight() > slow_in_flight_ && slow_in_flight_ == 0;
+}
+
+void BlockDevice::on_cancel_requests() {
+    disk_->cancel();
 }
 
 void BlockDevice::on_notify(unsigned index) {
@@ -146,7 +151,7 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
     const std::uint32_t used = parsed.used_length_on_success;
     const char* op = op_name(r.kind);
     const bool slow = r.kind == K::kFlush || r.kind == K::kDiscard || r.kind == K::kWriteZeroes;
-    in_flight_.fetch_add(1, std::memory_order_acq_rel);
+    request_started();
     slow_in_flight_ += slow ? 1 : 0;
     auto done = [this, gen, head, status, used, op, slow](int result) {
         complete(gen, head, status, used, op, slow, result);
@@ -209,22 +214,21 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
 void BlockDevice::complete(std::uint64_t gen, std::uint16_t head, std::uint8_t* status,
                            std::uint32_t used, const char* op, bool slow, int result) {
     std::lock_guard lock(this->lock());
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
     slow_in_flight_ -= slow ? 1 : 0;
-    if (result < 0) {
+    const bool reset_meanwhile = gen != generation() || !active();
+    if (result < 0 && !(reset_meanwhile && result == -ECANCELED)) {
         counters_.errors.fetch_add(1, std::memory_order_relaxed);
         if (on_error_) {
             on_error_(op, result);
         }
     }
-    if (gen != generation() || !active()) {
-        return;  // the driver reset the device meanwhile: nobody waits for this one
+    // After a reset nobody waits for this one: its status byte and used
+    // entry would land in the next driver's memory.
+    if (!reset_meanwhile) {
+        finish(head, status, result < 0 ? blk::Status::kIoError : blk::Status::kOk,
+               result < 0 ? 1 : used);
     }
-    if (result < 0) {
-        finish(head, status, blk::Status::kIoError, 1);
-    } else {
-        finish(head, status, blk::Status::kOk, used);
-    }
+    request_ended();  // last: may finish a pending reset
 }
 
 void BlockDevice::finish(std::uint16_t head, std::uint8_t* status, blk::Status value,

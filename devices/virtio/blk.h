@@ -31,13 +31,11 @@ class BlockDevice final : public VirtioDevice {
     ~BlockDevice() override;
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-    std::size_t requests_in_flight() const override {
-        return in_flight_.load(std::memory_order_acquire);
-    }
     nlohmann::json metrics() const override;
 
   private:
     void on_notify(unsigned index) override;
+    void on_cancel_requests() override;
     void submit(std::uint16_t head, const blk::Parsed& parsed);
     void complete(std::uint64_t generation, std::uint16_t head, std::uint8_t* status,
                   std::uint32_t used_length, const char* op, bool slow, int result);
@@ -50,7 +48,6 @@ class BlockDevice final : public VirtioDevice {
     const std::string id_;
     std::unique_ptr<storage::Disk> disk_;
     ErrorSink on_error_;
-    std::atomic<std::size_t> in_flight_{0};
     std::size_t slow_in_flight_ = 0;  // flushes, discards, write-zeroes (under lock)
 
     struct Counters {

@@ -1,0 +1,130 @@
+#pragma once
+// Backends a test or fuzzer drives by hand, so that what is asynchronous in
+// the VMM (a disk request in io_uring, a tap becoming readable, a retry
+// timer) happens exactly when the test says: no timing, no races.
+//
+// FakeDisk holds its requests until complete() (or cancel(), when it is told
+// to end them there); its completion then does what the kernel would have
+// done, including writing read data into guest memory at that moment.
+// It does not use gtest: the fuzzers use it too.
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "storage/disk.h"
+
+namespace testing_support {
+
+class FakeDisk final : public storage::Disk {
+  public:
+    enum class Op { kRead, kWrite, kFlush, kDiscard, kWriteZeroes };
+    struct Request {
+        Op op;
+        std::uint64_t offset;
+        std::uint64_t len;
+        std::vector<iovec> iov;
+        storage::Completion done;
+    };
+
+    FakeDisk(std::uint64_t size, bool read_only = false) : data_(size), read_only_(read_only) {}
+
+    std::uint64_t size() const override { return data_.size(); }
+    bool read_only() const override { return read_only_; }
+    void read(std::uint64_t offset, std::span<const iovec> iov, storage::Completion done) override {
+        add(Op::kRead, offset, bytes(iov), iov, std::move(done));
+    }
+    void write(std::uint64_t offset, std::span<const iovec> iov,
+               storage::Completion done) override {
+        add(Op::kWrite, offset, bytes(iov), iov, std::move(done));
+    }
+    void flush(storage::Completion done) override { add(Op::kFlush, 0, 0, {}, std::move(done)); }
+    void discard(std::uint64_t offset, std::uint64_t len, storage::Completion done) override {
+        add(Op::kDiscard, offset, len, {}, std::move(done));
+    }
+    void write_zeroes(std::uint64_t offset, std::uint64_t len, bool,
+                      storage::Completion done) override {
+        add(Op::kWriteZeroes, offset, len, {}, std::move(done));
+    }
+    // Counts; with ends_requests_on_cancel, ends every pending request with
+    // -ECANCELED (untouched buffers), as io_uring does for requests it had
+    // not started.
+    void cancel() override {
+        ++cancels;
+        if (cancel_hook) {
+            cancel_hook();
+        }
+        if (ends_requests_on_cancel) {
+            while (!pending.empty()) {
+                finish(0, -ECANCELED);
+            }
+        }
+    }
+
+    // Carries out pending request `i` (reads land in their buffers now) and
+    // completes it with its result, or with `error` (< 0) without doing it.
+    void complete(std::size_t i, int error = 0) {
+        Request& r = pending[i];
+        if (error == 0 && r.offset <= data_.size() && r.len <= data_.size() - r.offset) {
+            std::uint64_t at = r.offset;
+            for (const iovec& part : r.iov) {
+                if (r.op == Op::kRead) {
+                    std::memcpy(part.iov_base, data_.data() + at, part.iov_len);
+                } else if (r.op == Op::kWrite) {
+                    std::memcpy(data_.data() + at, part.iov_base, part.iov_len);
+                }
+                at += part.iov_len;
+            }
+            if (r.op == Op::kDiscard || r.op == Op::kWriteZeroes) {
+                std::memset(data_.data() + r.offset, 0, r.len);
+            }
+        } else if (error == 0) {
+            error = -EINVAL;
+        }
+        finish(i, error);
+    }
+    void complete_all() {
+        while (!pending.empty()) {
+            complete(0);
+        }
+    }
+
+    std::vector<std::uint8_t>& data() { return data_; }
+
+    std::deque<Request> pending;
+    int cancels = 0;
+    bool ends_requests_on_cancel = false;
+    std::function<void()> cancel_hook;
+    std::function<void(const Request&)> on_request;  // sees each request as it comes
+
+  private:
+    static std::uint64_t bytes(std::span<const iovec> iov) {
+        std::uint64_t n = 0;
+        for (const iovec& part : iov) {
+            n += part.iov_len;
+        }
+        return n;
+    }
+    void add(Op op, std::uint64_t offset, std::uint64_t len, std::span<const iovec> iov,
+             storage::Completion done) {
+        pending.push_back({op, offset, len, {iov.begin(), iov.end()}, std::move(done)});
+        if (on_request) {
+            on_request(pending.back());
+        }
+    }
+    void finish(std::size_t i, int result) {
+        storage::Completion done = std::move(pending[i].done);
+        pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+        done(result);
+    }
+
+    std::vector<std::uint8_t> data_;
+    bool read_only_;
+};
+
+}  // namespace testing_support
