@@ -117,7 +117,14 @@ void BlockDevice::on_cancel_requests() {
 
 void BlockDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
-    while (auto popped = next_chain(index, may_stay_quiet())) {
+    // Requests that complete at once (GET_ID, malformed ones) free their
+    // heads, so a driver adding more meanwhile could keep this loop going:
+    // one ring's worth, then the other devices get their turn.
+    for (unsigned budget = q.size(); budget > 0; --budget) {
+        auto popped = next_chain(index, may_stay_quiet());
+        if (!popped) {
+            return;
+        }
         if (popped->status == Queue::PopStatus::kBadChain) {
             q.push(memory_, popped->chain.head, 0);
             signal_used(index);
@@ -141,6 +148,7 @@ void BlockDevice::on_notify(unsigned index) {
         }
         submit(popped->chain.head, parsed);
     }
+    serve_again_later(index);
 }
 
 void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {

@@ -5,6 +5,7 @@
 // asynchronously through io_uring with many in flight, and answered when
 // they complete. A failing backend costs the guest an I/O error on that
 // request, a counter and an event; the VMM and the other devices go on.
+// One notification parses at most one ring's worth of requests.
 
 #include <atomic>
 #include <cstdint>

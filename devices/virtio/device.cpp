@@ -68,6 +68,7 @@ void VirtioDevice::finish_reset() {
     interrupt_status_ = 0;
     deferred_used_ = 0;
     quiet_queues_ = 0;
+    requeued_ = 0;
     active_ = false;
     needs_reset_ = false;
     {
@@ -106,8 +107,22 @@ bool VirtioDevice::wait_quiet(std::chrono::steady_clock::time_point deadline) co
     return quiet_changed_.wait_until(guard, deadline, [this] { return quiet(); });
 }
 
+void VirtioDevice::serve_again_later(unsigned index) {
+    if (index >= queues_.size()) {
+        return;
+    }
+    requeued_ |= 1u << index;
+    if (requeue_) {
+        requeue_(index);
+    }
+}
+
 void VirtioDevice::notify(unsigned index) {
-    notifications_.fetch_add(1, std::memory_order_relaxed);
+    if (index < queues_.size() && (requeued_ & (1u << index)) != 0) {
+        requeued_ &= ~(1u << index);  // our own kick, not the driver's
+    } else {
+        notifications_.fetch_add(1, std::memory_order_relaxed);
+    }
     notify_quietly(index);
 }
 

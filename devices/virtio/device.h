@@ -24,6 +24,11 @@
 // the I/O thread to cancel them (cancel_requests()) and waits for quiet()
 // without holding the lock, so that a driver's reset does not return while
 // a backend can still write into guest memory the driver may reuse.
+//
+// Fairness: one notification serves at most one ring's worth of chains (a
+// device may set a smaller budget); a device that stops with work left calls
+// serve_again_later(), which re-kicks the queue so that it is served after the
+// other devices on the I/O thread had their turn.
 
 #include <atomic>
 #include <chrono>
@@ -85,6 +90,11 @@ class VirtioDevice {
 
     // Where interrupts go (the transport's irqfd). Set once before the guest runs.
     void set_interrupt_sink(std::function<void()> raise) { raise_interrupt_ = std::move(raise); }
+    // How the device asks to serve queue `index` again later (the transport
+    // signals the queue's kick eventfd). Set once before the guest runs.
+    void set_requeue_sink(std::function<void(unsigned index)> requeue) {
+        requeue_ = std::move(requeue);
+    }
 
     // --- under lock ---
 
@@ -176,6 +186,9 @@ class VirtioDevice {
     // pending reset.
     void request_started();
     void request_ended();
+    // Under lock: queue `index` still has work but the device stops here for
+    // this notification; it is served again after the other devices.
+    void serve_again_later(unsigned index);
 
     base::GuestMemory& memory_;
     std::atomic<std::uint64_t> bad_requests_{0};  // chains the driver got wrong
@@ -192,11 +205,13 @@ class VirtioDevice {
     void finish_reset();
 
     std::function<void()> raise_interrupt_;
+    std::function<void(unsigned)> requeue_;
     std::uint64_t driver_features_ = 0;
     std::uint64_t generation_ = 0;
     std::uint32_t interrupt_status_ = 0;
     std::uint32_t deferred_used_ = 0;  // queues with used buffers not yet signalled
     std::uint32_t quiet_queues_ = 0;   // drained with notifications off: polled each round
+    std::uint32_t requeued_ = 0;       // kicked by serve_again_later(), not by the driver
     bool active_ = false;
     bool needs_reset_ = false;
     std::atomic<std::uint64_t> interrupts_{0};

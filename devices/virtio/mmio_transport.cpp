@@ -72,6 +72,15 @@ MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device)
     }
     const int irq = irq_fd_.get();
     device_->set_interrupt_sink([irq] { signal(irq); });
+    std::vector<int> kicks;
+    for (const base::Fd& fd : kick_fds_) {
+        kicks.push_back(fd.get());
+    }
+    device_->set_requeue_sink([kicks](unsigned index) {
+        if (index < kicks.size()) {
+            signal(kicks[index]);
+        }
+    });
 }
 
 void MmioTransport::signal(int fd) {

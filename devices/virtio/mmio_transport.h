@@ -57,7 +57,8 @@ class MmioTransport final : public BusDevice {
 
     VirtioDevice& device() { return *device_; }
     const std::shared_ptr<VirtioDevice>& device_ptr() const { return device_; }
-    // One per queue, in queue order: signalled on each driver notification.
+    // One per queue, in queue order: signalled on each driver notification
+    // (and when the device asks to be served again).
     const std::vector<base::Fd>& kick_fds() const { return kick_fds_; }
     // Signalled to interrupt the driver.
     int irq_fd() const { return irq_fd_.get(); }

@@ -389,6 +389,44 @@ TEST_F(VirtioBlkFake, ThePowerOnResetNeverWaitsItsCallerWaitsForQuiet) {
     EXPECT_EQ(*mem_.read_obj<std::uint8_t>(kStatus), 0xEE);
 }
 
+TEST_F(VirtioBlkFake, OneNotificationServesAtMostOneRingsWorth) {
+    // A driver that posts a new request for every one completed (as vCPUs
+    // would, concurrently): GET_ID completes at once, so without a budget one
+    // kick would keep the I/O thread here for good.
+    driver_ = std::make_unique<VirtioTestDriver>(*transport_, mem_);
+    ASSERT_EQ(driver_->initialise(~(1ull << 29)), 1u | 2 | 4 | 8);  // no EVENT_IDX
+    std::uint8_t header[16] = {8};                                  // VIRTIO_BLK_T_GET_ID
+    ASSERT_TRUE(mem_.write(kHeader, header));
+    int posted = 0;
+    auto post = [&] {
+        driver_->add_chain(0, {{kHeader, 16, false}, {kData, 20, true}, {kStatus, 1, true}});
+        ++posted;
+    };
+    blk_->set_interrupt_sink([&] {
+        if (posted < 1000) {
+            post();
+        }
+    });
+    post();
+    pollfd kick{transport_->kick_fds()[0].get(), POLLIN, 0};
+    while (poll(&kick, 1, 0) == 1) {  // DRIVER_OK's kick
+        std::uint64_t n;
+        ASSERT_EQ(read(kick.fd, &n, sizeof n), 8);
+    }
+    {
+        std::lock_guard lock(blk_->lock());
+        blk_->notify(0);
+    }
+    EXPECT_EQ(driver_->take_used(0).size(), VirtioTestDriver::kQueueSize);
+    EXPECT_EQ(poll(&kick, 1, 0), 1) << "it asked to be served again after the others";
+    {
+        std::lock_guard lock(blk_->lock());
+        blk_->notify(0);  // what the I/O thread does on that kick
+    }
+    EXPECT_EQ(driver_->take_used(0).size(), VirtioTestDriver::kQueueSize);
+    EXPECT_EQ(blk_->metrics()["notifications"], 1) << "its own kick is not the driver's";
+}
+
 TEST_F(VirtioBlk, ABusyQueueIsServedAtTheRoundsEndWithoutKicksAndListensAgainWhenIdle) {
     start();
     // The driver's side of EVENT_IDX: it kicks only when its avail idx

@@ -196,4 +196,26 @@ TEST_F(VirtioMmio, QueueRegistersAreFrozenWhileTheDeviceRuns) {
     EXPECT_EQ(rng_->queues()[0].desc_addr(), driver_.desc_addr(0));
 }
 
+TEST_F(VirtioMmio, OneNotificationFillsAtMostItsByteBudget) {
+    ASSERT_EQ(driver_.initialise(), 1u | 2 | 4 | 8);
+    const std::uint32_t big = RngDevice::kMaxBytesPerRequest;
+    for (std::uint64_t i = 0; i < VirtioTestDriver::kQueueSize; ++i) {
+        driver_.add_chain(0, {{VirtioTestDriver::kDataBase + i * big, big, true}});
+    }
+    while (signalled(transport_.kick_fds()[0].get())) {
+    }
+    {
+        std::lock_guard lock(rng_->lock());
+        rng_->notify(0);
+    }
+    const std::size_t per_round = RngDevice::kMaxBytesPerNotification / big;
+    EXPECT_EQ(driver_.take_used(0).size(), per_round);
+    EXPECT_TRUE(signalled(transport_.kick_fds()[0].get())) << "the rest after the others";
+    {
+        std::lock_guard lock(rng_->lock());
+        rng_->notify(0);
+    }
+    EXPECT_EQ(driver_.take_used(0).size(), per_round);
+}
+
 }  // namespace
