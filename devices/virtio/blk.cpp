@@ -44,9 +44,6 @@ struct BlkConfig {
 #pragma pack(pop)
 static_assert(sizeof(BlkConfig) == 60);
 
-// Largest single discard or write-zeroes range we accept (and announce).
-constexpr std::uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
-
 std::uint64_t features_for(const storage::Disk& disk) {
     std::uint64_t f = feature::bit(kSegMax) | feature::bit(kBlkSize) | feature::bit(kFlush);
     if (disk.read_only()) {
@@ -94,10 +91,10 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     c.blk_size = blk::kSectorSize;
     c.physical_block_exp = 3;  // 4 KiB physical blocks: the guest aligns its I/O
     c.num_queues = 1;
-    c.max_discard_sectors = kMaxRangeSectors;
+    c.max_discard_sectors = blk::kMaxRangeSectors;
     c.max_discard_seg = blk::kMaxRangeSegments;
-    c.discard_sector_alignment = 8;
-    c.max_write_zeroes_sectors = kMaxRangeSectors;
+    c.discard_sector_alignment = blk::kDiscardAlignmentSectors;
+    c.max_write_zeroes_sectors = blk::kMaxRangeSectors;
     c.max_write_zeroes_seg = blk::kMaxRangeSegments;
     c.write_zeroes_may_unmap = 1;
     std::memset(data.data(), 0, data.size());

@@ -113,6 +113,23 @@ TEST_F(VirtioBlk, AnnouncesCapacityInSectors) {
     EXPECT_EQ(sectors, (1u << 20) / 512);
 }
 
+TEST_F(VirtioBlk, AnnouncesTheDiscardAndWriteZeroesLimitsItEnforces) {
+    start();
+    auto config_u32 = [&](std::uint64_t offset) {
+        std::uint8_t b[4];
+        transport_->read(MmioTransport::kConfigOffset + offset, b);
+        std::uint32_t v;
+        std::memcpy(&v, b, 4);
+        return v;
+    };
+    namespace blk = devices::virtio::blk;
+    EXPECT_EQ(config_u32(36), blk::kMaxRangeSectors) << "max_discard_sectors";
+    EXPECT_EQ(config_u32(40), blk::kMaxRangeSegments) << "max_discard_seg";
+    EXPECT_EQ(config_u32(44), blk::kDiscardAlignmentSectors) << "discard_sector_alignment";
+    EXPECT_EQ(config_u32(48), blk::kMaxRangeSectors) << "max_write_zeroes_sectors";
+    EXPECT_EQ(config_u32(52), blk::kMaxRangeSegments) << "max_write_zeroes_seg";
+}
+
 TEST_F(VirtioBlk, WritesReachTheFileAndReadsComeBack) {
     start();
     std::vector<std::uint8_t> pattern(4096);
