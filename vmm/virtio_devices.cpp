@@ -6,6 +6,7 @@
 #include "base/hex.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/net_backend.h"
 #include "devices/virtio/rng.h"
 #include "storage/disk.h"
 #include "x86/layout.h"
@@ -64,8 +65,10 @@ VirtioDevices::VirtioDevices(const VmConfig& config, base::GuestMemory& memory, 
         const NetConfig& n = config.nets[i];
         const std::string id = n.id.empty() ? "net" + std::to_string(i) : n.id;
         add(std::make_shared<devices::virtio::NetDevice>(
-                "virtio-net " + id, std::make_unique<net::Tap>(n.tap),
-                n.mac.value_or(default_mac(config.id, i)), io.ring(), memory),
+                "virtio-net " + id,
+                std::make_unique<devices::virtio::TapBackend>(std::make_unique<net::Tap>(n.tap),
+                                                              io.ring()),
+                n.mac.value_or(default_mac(config.id, i)), memory),
             io, mmio);
     }
     add(std::make_shared<devices::virtio::RngDevice>("virtio-rng", memory), io, mmio);

@@ -6,7 +6,9 @@
 // FakeDisk holds its requests until complete() (or cancel(), when it is told
 // to end them there); its completion then does what the kernel would have
 // done, including writing read data into guest memory at that moment.
-// It does not use gtest: the fuzzers use it too.
+// FakeNetBackend hands out the frames and errors it was given and runs the
+// readiness and timer callbacks when fire_*() says so. Neither uses gtest:
+// the fuzzers use them too.
 
 #include <cerrno>
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "devices/virtio/net_backend.h"
 #include "storage/disk.h"
 
 namespace testing_support {
@@ -125,6 +128,89 @@ class FakeDisk final : public storage::Disk {
 
     std::vector<std::uint8_t> data_;
     bool read_only_;
+};
+
+class FakeNetBackend final : public devices::virtio::NetBackend {
+  public:
+    ssize_t read_frame(std::span<std::uint8_t> frame) override {
+        ++reads;
+        if (!read_errors.empty()) {
+            const int e = read_errors.front();
+            if (!keep_failing) {
+                read_errors.pop_front();
+            }
+            return -e;
+        }
+        if (rx.empty()) {
+            return -EAGAIN;
+        }
+        std::vector<std::uint8_t> f = std::move(rx.front());
+        rx.pop_front();
+        const std::size_t n = std::min(f.size(), frame.size());
+        std::memcpy(frame.data(), f.data(), n);
+        return static_cast<ssize_t>(n);
+    }
+    ssize_t write_frame(std::span<const iovec> iov) override {
+        if (tx_full) {
+            return -EAGAIN;
+        }
+        if (tx_error != 0) {
+            return -tx_error;
+        }
+        std::vector<std::uint8_t> f;
+        for (const iovec& part : iov) {
+            const auto* p = static_cast<const std::uint8_t*>(part.iov_base);
+            f.insert(f.end(), p, p + part.iov_len);
+        }
+        tx.push_back(std::move(f));
+        return static_cast<ssize_t>(tx.back().size());
+    }
+    bool set_offload(unsigned flags) override {
+        offload = flags;
+        return true;
+    }
+    void when_ready(bool readable, std::function<void()> ready) override {
+        (readable ? readable_waiters : writable_waiters).push_back(std::move(ready));
+    }
+    void after(std::chrono::milliseconds delay, std::function<void()> then) override {
+        timers.emplace_back(delay, std::move(then));
+    }
+
+    // Runs the callbacks waiting now (not those they add); returns how many.
+    std::size_t fire_readable() { return fire(readable_waiters); }
+    std::size_t fire_writable() { return fire(writable_waiters); }
+    std::size_t fire_timers() {
+        std::vector<std::function<void()>> due;
+        for (auto& t : timers) {
+            due.push_back(std::move(t.second));
+        }
+        timers.clear();
+        for (auto& f : due) {
+            f();
+        }
+        return due.size();
+    }
+
+    std::deque<std::vector<std::uint8_t>> rx;   // frames (with header) to receive
+    std::deque<int> read_errors;                // errno values the next reads fail with
+    bool keep_failing = false;                  // the front error stays
+    std::vector<std::vector<std::uint8_t>> tx;  // frames transmitted
+    bool tx_full = false;
+    int tx_error = 0;
+    unsigned offload = 0;
+    int reads = 0;
+    std::vector<std::function<void()>> readable_waiters, writable_waiters;
+    std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>> timers;
+
+  private:
+    static std::size_t fire(std::vector<std::function<void()>>& waiters) {
+        std::vector<std::function<void()>> now;
+        now.swap(waiters);
+        for (auto& f : now) {
+            f();
+        }
+        return now.size();
+    }
 };
 
 }  // namespace testing_support
