@@ -180,7 +180,18 @@ TEST_F(VirtioMmio, QueueNotifyWithoutIoeventfdSignalsTheKick) {
     signalled(transport_.kick_fds()[0].get());
     driver_.set_reg(0x50, 0);
     EXPECT_TRUE(signalled(transport_.kick_fds()[0].get()));
-    driver_.set_reg(0x50, 7);  // no such queue: ignored
+}
+
+TEST_F(VirtioMmio, QueueNotifyForAQueueThatDoesNotExistIsIgnored) {
+    ASSERT_EQ(driver_.initialise(), 1u | 2 | 4 | 8);
+    signalled(transport_.kick_fds()[0].get());
+    for (std::uint32_t q : {1u, 7u, 0xFFFFu, 0xFFFFFFFFu}) {
+        driver_.set_reg(0x50, q);
+        EXPECT_FALSE(signalled(transport_.kick_fds()[0].get())) << "queue " << q;
+    }
+    EXPECT_FALSE(signalled(transport_.irq_fd()));
+    EXPECT_EQ(driver_.reg(0x70), 1u | 2 | 4 | 8) << "the device goes on as it was";
+    EXPECT_TRUE(rng_->active());
 }
 
 TEST_F(VirtioMmio, StatusBitsCannotBeTakenBackWithoutReset) {

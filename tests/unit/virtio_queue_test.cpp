@@ -839,10 +839,33 @@ TEST_F(VirtioQueue, HostileRandomGarbage) {
             }
         }
         for (int n = 0; n < 8; ++n) {
+            const std::uint16_t avail_before = q.next_avail();
             const auto r = pop();
-            ASSERT_TRUE(r.status == PopStatus::kEmpty || r.status == PopStatus::kChain ||
-                        r.status == PopStatus::kBadChain || r.status == PopStatus::kBroken);
             ++counts[static_cast<int>(r.status)];
+            // What each outcome promises the device.
+            const bool no_buffers = r.chain.readable.empty() && r.chain.writable.empty();
+            switch (r.status) {
+                case PopStatus::kEmpty:
+                    ASSERT_TRUE(no_buffers);
+                    ASSERT_EQ(q.next_avail(), avail_before) << "nothing taken";
+                    break;
+                case PopStatus::kChain:
+                    ASSERT_TRUE(r.error.empty()) << r.error;
+                    ASSERT_LT(r.chain.head, kSize);
+                    ASSERT_TRUE(q.head_in_flight(r.chain.head));
+                    ASSERT_EQ(q.next_avail(), static_cast<std::uint16_t>(avail_before + 1));
+                    break;
+                case PopStatus::kBadChain:
+                    ASSERT_TRUE(no_buffers) << "a bad chain hands out no buffer";
+                    ASSERT_FALSE(r.error.empty());
+                    ASSERT_EQ(q.next_avail(), static_cast<std::uint16_t>(avail_before + 1));
+                    break;
+                case PopStatus::kBroken:
+                    ASSERT_TRUE(no_buffers);
+                    ASSERT_FALSE(r.error.empty());
+                    ASSERT_TRUE(q.broken());
+                    break;
+            }
             std::uint64_t bytes = 0;
             for (const auto* list : {&r.chain.readable, &r.chain.writable}) {
                 for (const Buffer& b : *list) {
