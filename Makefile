@@ -56,7 +56,8 @@ CORE_SAN_LIB := $(B)/san/obj/libcore.a
 FUZZ_CXX  := clang++-14
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
 FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp base/guest_memory.cpp \
-             base/error.cpp
+             base/error.cpp devices/virtio/device.cpp devices/virtio/mmio_transport.cpp \
+             devices/virtio/blk.cpp devices/virtio/net.cpp devices/virtio/rng.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
 

@@ -325,7 +325,7 @@ class VirtioBlkFake : public ::testing::Test {
 };
 
 TEST_F(VirtioBlkFake, ADriversResetReturnsOnlyOnceNoRequestCanTouchGuestMemory) {
-    std::fill(disk_->data().begin(), disk_->data().end(), 0x5A);
+    disk_->fill = 0x5A;
     const std::vector<std::uint8_t> mine(4096, 0xAA);
     ASSERT_TRUE(mem_.write(kData, mine));
     post_read(0);

@@ -10,12 +10,14 @@
 // readiness and timer callbacks when fire_*() says so. Neither uses gtest:
 // the fuzzers use them too.
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -35,9 +37,9 @@ class FakeDisk final : public storage::Disk {
         storage::Completion done;
     };
 
-    FakeDisk(std::uint64_t size, bool read_only = false) : data_(size), read_only_(read_only) {}
+    FakeDisk(std::uint64_t size, bool read_only = false) : size_(size), read_only_(read_only) {}
 
-    std::uint64_t size() const override { return data_.size(); }
+    std::uint64_t size() const override { return size_; }
     bool read_only() const override { return read_only_; }
     void read(std::uint64_t offset, std::span<const iovec> iov, storage::Completion done) override {
         add(Op::kRead, offset, bytes(iov), iov, std::move(done));
@@ -73,18 +75,22 @@ class FakeDisk final : public storage::Disk {
     // completes it with its result, or with `error` (< 0) without doing it.
     void complete(std::size_t i, int error = 0) {
         Request& r = pending[i];
-        if (error == 0 && r.offset <= data_.size() && r.len <= data_.size() - r.offset) {
+        if (error == 0 && r.offset <= size_ && r.len <= size_ - r.offset) {
             std::uint64_t at = r.offset;
             for (const iovec& part : r.iov) {
-                if (r.op == Op::kRead) {
-                    std::memcpy(part.iov_base, data_.data() + at, part.iov_len);
-                } else if (r.op == Op::kWrite) {
-                    std::memcpy(data_.data() + at, part.iov_base, part.iov_len);
+                auto* p = static_cast<std::uint8_t*>(part.iov_base);
+                for (std::size_t n = 0; n < part.iov_len; ++n, ++at) {
+                    if (r.op == Op::kRead) {
+                        p[n] = byte(at);
+                    } else if (r.op == Op::kWrite) {
+                        set_byte(at, p[n]);
+                    }
                 }
-                at += part.iov_len;
             }
             if (r.op == Op::kDiscard || r.op == Op::kWriteZeroes) {
-                std::memset(data_.data() + r.offset, 0, r.len);
+                for (std::uint64_t b = r.offset; b < r.offset + r.len; ++b) {
+                    set_byte(b, 0);
+                }
             }
         } else if (error == 0) {
             error = -EINVAL;
@@ -97,7 +103,19 @@ class FakeDisk final : public storage::Disk {
         }
     }
 
-    std::vector<std::uint8_t>& data() { return data_; }
+    // The disk's content (sparse: what was never written reads as `fill`).
+    std::uint8_t byte(std::uint64_t at) const {
+        const auto it = blocks_.find(at / kBlock);
+        return it == blocks_.end() ? fill : it->second[at % kBlock];
+    }
+    void set_byte(std::uint64_t at, std::uint8_t value) {
+        auto [it, fresh] = blocks_.try_emplace(at / kBlock);
+        if (fresh) {
+            it->second.assign(kBlock, fill);
+        }
+        it->second[at % kBlock] = value;
+    }
+    std::uint8_t fill = 0;
 
     std::deque<Request> pending;
     int cancels = 0;
@@ -126,7 +144,9 @@ class FakeDisk final : public storage::Disk {
         done(result);
     }
 
-    std::vector<std::uint8_t> data_;
+    static constexpr std::uint64_t kBlock = 4096;
+    std::uint64_t size_;
+    std::map<std::uint64_t, std::vector<std::uint8_t>> blocks_;
     bool read_only_;
 };
 
@@ -147,7 +167,9 @@ class FakeNetBackend final : public devices::virtio::NetBackend {
         std::vector<std::uint8_t> f = std::move(rx.front());
         rx.pop_front();
         const std::size_t n = std::min(f.size(), frame.size());
-        std::memcpy(frame.data(), f.data(), n);
+        if (n > 0) {
+            std::memcpy(frame.data(), f.data(), n);
+        }
         return static_cast<ssize_t>(n);
     }
     ssize_t write_frame(std::span<const iovec> iov) override {
