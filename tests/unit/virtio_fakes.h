@@ -78,18 +78,15 @@ class FakeDisk final : public storage::Disk {
         if (error == 0 && r.offset <= size_ && r.len <= size_ - r.offset) {
             std::uint64_t at = r.offset;
             for (const iovec& part : r.iov) {
-                auto* p = static_cast<std::uint8_t*>(part.iov_base);
-                for (std::size_t n = 0; n < part.iov_len; ++n, ++at) {
-                    if (r.op == Op::kRead) {
-                        p[n] = byte(at);
-                    } else if (r.op == Op::kWrite) {
-                        set_byte(at, p[n]);
-                    }
-                }
+                copy(r.op == Op::kRead, at, static_cast<std::uint8_t*>(part.iov_base),
+                     part.iov_len);
+                at += part.iov_len;
             }
             if (r.op == Op::kDiscard || r.op == Op::kWriteZeroes) {
-                for (std::uint64_t b = r.offset; b < r.offset + r.len; ++b) {
-                    set_byte(b, 0);
+                for (std::uint64_t b = r.offset; b < r.offset + r.len;) {
+                    const std::uint64_t n = std::min(kBlock - b % kBlock, r.offset + r.len - b);
+                    std::memset(block(b)->second.data() + b % kBlock, 0, n);
+                    b += n;
                 }
             }
         } else if (error == 0) {
@@ -103,18 +100,7 @@ class FakeDisk final : public storage::Disk {
         }
     }
 
-    // The disk's content (sparse: what was never written reads as `fill`).
-    std::uint8_t byte(std::uint64_t at) const {
-        const auto it = blocks_.find(at / kBlock);
-        return it == blocks_.end() ? fill : it->second[at % kBlock];
-    }
-    void set_byte(std::uint64_t at, std::uint8_t value) {
-        auto [it, fresh] = blocks_.try_emplace(at / kBlock);
-        if (fresh) {
-            it->second.assign(kBlock, fill);
-        }
-        it->second[at % kBlock] = value;
-    }
+    // The disk's content is sparse: what was never written reads as `fill`.
     std::uint8_t fill = 0;
 
     std::deque<Request> pending;
@@ -145,6 +131,32 @@ class FakeDisk final : public storage::Disk {
     }
 
     static constexpr std::uint64_t kBlock = 4096;
+    std::map<std::uint64_t, std::vector<std::uint8_t>>::iterator block(std::uint64_t at) {
+        auto [it, fresh] = blocks_.try_emplace(at / kBlock);
+        if (fresh) {
+            it->second.assign(kBlock, fill);
+        }
+        return it;
+    }
+    // Between the disk at `at` and `len` bytes at `p`, block by block.
+    void copy(bool to_memory, std::uint64_t at, std::uint8_t* p, std::uint64_t len) {
+        while (len > 0) {
+            const std::uint64_t n = std::min(kBlock - at % kBlock, len);
+            const auto it = blocks_.find(at / kBlock);
+            if (to_memory) {
+                if (it == blocks_.end()) {
+                    std::memset(p, fill, n);
+                } else {
+                    std::memcpy(p, it->second.data() + at % kBlock, n);
+                }
+            } else {
+                std::memcpy(block(at)->second.data() + at % kBlock, p, n);
+            }
+            at += n;
+            p += n;
+            len -= n;
+        }
+    }
     std::uint64_t size_;
     std::map<std::uint64_t, std::vector<std::uint8_t>> blocks_;
     bool read_only_;
