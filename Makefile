@@ -80,7 +80,8 @@ CORE_TSAN_LIB := $(B)/tsan/obj/libcore.a
 FUZZ_CXX  := clang++-14
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
 FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp base/guest_memory.cpp \
-             base/error.cpp
+             base/error.cpp devices/virtio/device.cpp devices/virtio/mmio_transport.cpp \
+             devices/virtio/blk.cpp devices/virtio/net.cpp devices/virtio/rng.cpp
 FUZZ_DEPS_legacy_devices_fuzz := devices/bus.cpp devices/serial.cpp devices/i8042.cpp \
              devices/rtc.cpp devices/acpi_pm.cpp devices/pvpanic.cpp \
              devices/boot_progress_port.cpp base/error.cpp

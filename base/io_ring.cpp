@@ -1,5 +1,6 @@
 #include "base/io_ring.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,7 +36,8 @@ struct IoRing::Op {
         kFsync,
         kFallocate,
         kPoll,
-        kNop
+        kNop,
+        kTimeout
     };
     Kind kind = Kind::kNop;
     bool in_use = false;
@@ -45,6 +47,7 @@ struct IoRing::Op {
     unsigned flags = 0;  // fsync flags, fallocate mode, poll mask
     void* buf = nullptr;
     std::vector<iovec> iov;  // our copy; its capacity is reused
+    __kernel_timespec ts{};  // kTimeout
     Completion done;
 };
 
@@ -64,22 +67,16 @@ IoRing::~IoRing() {
         release(op);
     }
     overflow_.clear();
+    for (Op* op : cancelled_) {
+        release(op);
+    }
+    cancelled_.clear();
 
     if (in_flight_ > 0) {
         for (auto& op : ops_) {
-            if (!op->in_use) {
-                continue;
-            }
-            io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-            if (sqe == nullptr) {
-                io_uring_submit(&ring_);
-                sqe = io_uring_get_sqe(&ring_);
-            }
-            if (sqe == nullptr) {
+            if (op->in_use && !queue_cancel(*op)) {
                 break;  // reads and writes of regular files end on their own anyway
             }
-            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op.get()), 0);
-            io_uring_sqe_set_data64(sqe, kInternal);
         }
         const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
         while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -154,6 +151,10 @@ void IoRing::prep(io_uring_sqe* sqe, Op& op) {
             break;
         case K::kNop:
             io_uring_prep_nop(sqe);
+            break;
+        case K::kTimeout:
+            // The kernel copies the timespec when it takes the entry.
+            io_uring_prep_timeout(sqe, &op.ts, 0, 0);
             break;
     }
     io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op));
@@ -270,6 +271,73 @@ void IoRing::nop(Completion done) {
     queue(op);
 }
 
+void IoRing::timeout(std::chrono::milliseconds after, Completion done) {
+    Op* op = take_op();
+    op->kind = Op::Kind::kTimeout;
+    op->ts = to_timespec(std::max(after, std::chrono::milliseconds(0)));
+    op->done = std::move(done);
+    queue(op);
+}
+
+bool IoRing::queue_cancel(const Op& op) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+        io_uring_submit(&ring_);
+        sqe = io_uring_get_sqe(&ring_);
+    }
+    if (sqe == nullptr) {
+        return false;
+    }
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+    io_uring_sqe_set_data64(sqe, kInternal);
+    return true;
+}
+
+void IoRing::cancel_fd(int fd) {
+    if (fd < 0) {
+        return;
+    }
+    for (auto it = overflow_.begin(); it != overflow_.end();) {
+        if ((*it)->fd == fd) {
+            cancelled_.push_back(*it);
+            it = overflow_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    bool queued = false;
+    for (auto& op : ops_) {
+        if (!op->in_use || op->fd != fd ||
+            std::find(cancelled_.begin(), cancelled_.end(), op.get()) != cancelled_.end()) {
+            continue;
+        }
+        if (!queue_cancel(*op)) {
+            break;  // cancelling is best effort: the rest ends on its own
+        }
+        queued = true;
+    }
+    // Now, so that no operation can finish and its slot be reused for another
+    // one before the kernel looks for it.
+    if (queued) {
+        io_uring_submit(&ring_);
+    }
+}
+
+int IoRing::run_cancelled() {
+    int ran = 0;
+    for (std::size_t n = cancelled_.size(); n > 0 && !cancelled_.empty(); --n) {
+        Op* op = cancelled_.front();
+        cancelled_.pop_front();
+        Completion done = std::move(op->done);
+        release(op);
+        if (done) {
+            done(-ECANCELED);
+            ++ran;
+        }
+    }
+    return ran;
+}
+
 int IoRing::reap(std::size_t limit, bool call) {
     int ran = 0;
     io_uring_cqe* cqe = nullptr;
@@ -281,10 +349,12 @@ int IoRing::reap(std::size_t limit, bool call) {
             continue;
         }
         Op* op = reinterpret_cast<Op*>(data);
+        // A timeout that expired is its success.
+        const int answer = op->kind == Op::Kind::kTimeout && result == -ETIME ? 0 : result;
         Completion done = std::move(op->done);
         release(op);  // before the callback, which may reuse the slot
         if (call && done) {
-            done(result);
+            done(answer);
             ++ran;
         }
     }
@@ -295,6 +365,9 @@ int IoRing::run(std::optional<std::chrono::milliseconds> timeout) {
     flush_overflow();
     if (!timeout && in_flight_ == 0) {
         return 0;
+    }
+    if (!cancelled_.empty()) {
+        timeout = std::chrono::milliseconds(0);  // they complete now: do not wait
     }
     io_uring_cqe* cqe = nullptr;
     int r;
@@ -318,7 +391,7 @@ int IoRing::run(std::optional<std::chrono::milliseconds> timeout) {
     }
     // Only what is ready now: completions of operations the callbacks submit
     // wait for the next run(), so one run() cannot go on forever.
-    const int ran = reap(io_uring_cq_ready(&ring_), true);
+    const int ran = reap(io_uring_cq_ready(&ring_), true) + run_cancelled();
     flush_overflow();
     return ran;
 }

@@ -60,6 +60,18 @@ class IoRing {
     void poll(int fd, short events, Completion done);
     // Completes with 0 on the next run(): a way to answer asynchronously.
     void nop(Completion done);
+    // Completes with 0 once `after` has passed (a run() waits for it like for
+    // any other completion).
+    void timeout(std::chrono::milliseconds after, Completion done);
+
+    // Asks the kernel to end every operation on `fd` early. Each still ends
+    // with exactly one completion: -ECANCELED where the cancel caught it (not
+    // started yet, or waiting, like a read of an empty pipe), its own result
+    // where the kernel was already running it (a read of a regular file in
+    // progress runs to its end). Operations not handed to the kernel yet end
+    // with -ECANCELED on the next run(). The cancel requests go to the kernel
+    // at once.
+    void cancel_fd(int fd);
 
     // Submits what is queued, waits for at least one completion (forever when
     // `timeout` is empty, not at all when it is zero), then runs the callbacks
@@ -80,11 +92,16 @@ class IoRing {
     void prep(io_uring_sqe* sqe, Op& op);
     void flush_overflow();
     int reap(std::size_t limit, bool call);
+    // Queues an IORING_OP_ASYNC_CANCEL for `op`; false when no submission
+    // queue entry could be had.
+    bool queue_cancel(const Op& op);
+    int run_cancelled();
 
     io_uring ring_{};
     std::vector<std::unique_ptr<Op>> ops_;  // every Op ever made; reused
     std::vector<Op*> free_;
-    std::deque<Op*> overflow_;  // waiting for a submission queue entry, in order
+    std::deque<Op*> overflow_;   // waiting for a submission queue entry, in order
+    std::deque<Op*> cancelled_;  // cancelled before they reached the kernel
     std::size_t in_flight_ = 0;
 };
 

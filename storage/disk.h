@@ -44,6 +44,14 @@ class Disk {
     virtual void write_zeroes(std::uint64_t offset, std::uint64_t len, bool may_unmap,
                               Completion done) = 0;
 
+    // Asks the disk to end its requests in flight early (the device is being
+    // reset). Each still ends with exactly one call of its `done`: -ECANCELED
+    // where it was stopped before it touched its buffers, else its own
+    // result (the kernel finishes what it has started; a request waiting for
+    // another one, or split into steps, takes no further step). Requests
+    // made afterwards are served as usual.
+    virtual void cancel() {}
+
     // Host space the disk's data takes (for a report; one fstat()); 0 if unknown.
     virtual std::uint64_t allocated_bytes() const { return 0; }
 };

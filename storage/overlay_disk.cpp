@@ -133,15 +133,6 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
     std::uint64_t size;
     ClusterMap map;
 
-    // Clusters held by mutations in flight: first -> last (inclusive),
-    // disjoint ranges; and the mutations waiting for theirs, in order.
-    struct Waiter {
-        std::uint64_t first, last;
-        std::function<void()> start;
-    };
-    std::map<std::uint64_t, std::uint64_t> locked;
-    std::deque<Waiter> waiting;
-
     // A write (`zero` false, bytes from `src`) or a discard / write-zeroes.
     struct Mutation {
         std::uint64_t offset, len;
@@ -151,7 +142,18 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
         std::uint64_t first = 0, last = 0;  // clusters
         std::size_t parts = 0;
         int result = 0;
+        std::uint64_t epoch = 0;  // `cancels` when it started
     };
+
+    // Clusters held by mutations in flight: first -> last (inclusive),
+    // disjoint ranges; and the mutations waiting for theirs, in order.
+    struct Waiter {
+        std::uint64_t first, last;
+        std::shared_ptr<Mutation> m;
+    };
+    std::map<std::uint64_t, std::uint64_t> locked;
+    std::deque<Waiter> waiting;
+    std::uint64_t cancels = 0;  // cancel() calls
 
     std::uint64_t cluster_start(std::uint64_t c) const { return c * kCluster; }
     std::uint64_t cluster_end(std::uint64_t c) const { return std::min((c + 1) * kCluster, size); }
@@ -169,23 +171,24 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
         return it->second >= first;
     }
 
-    void lock(std::uint64_t first, std::uint64_t last, std::function<void()> start) {
-        bool wait = overlaps_locked(first, last);
+    // Starts `m` once its clusters are free.
+    void lock(const std::shared_ptr<Mutation>& m) {
+        bool wait = overlaps_locked(m->first, m->last);
         for (const Waiter& w : waiting) {
-            wait = wait || (w.first <= last && first <= w.last);
+            wait = wait || (w.first <= m->last && m->first <= w.last);
         }
         if (wait) {
-            waiting.push_back({first, last, std::move(start)});
+            waiting.push_back({m->first, m->last, m});
             return;
         }
-        locked.emplace(first, last);
-        start();
+        locked.emplace(m->first, m->last);
+        start(m);
     }
 
     void unlock(std::uint64_t first) {
         locked.erase(first);
         std::vector<std::pair<std::uint64_t, std::uint64_t>> still_waiting;
-        std::vector<std::function<void()>> ready;
+        std::vector<std::shared_ptr<Mutation>> ready;
         for (auto it = waiting.begin(); it != waiting.end();) {
             bool blocked = overlaps_locked(it->first, it->last);
             for (const auto& [f, l] : still_waiting) {
@@ -196,13 +199,25 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
                 ++it;
             } else {
                 locked.emplace(it->first, it->last);
-                ready.push_back(std::move(it->start));
+                ready.push_back(std::move(it->m));
                 it = waiting.erase(it);
             }
         }
-        for (auto& start : ready) {
-            start();
+        for (auto& m : ready) {
+            start(m);
         }
+    }
+
+    void cancel() {
+        ++cancels;
+        // Waiting ones never start; the others take no further step.
+        std::deque<Waiter> dropped;
+        dropped.swap(waiting);
+        for (Waiter& w : dropped) {
+            answer(std::move(w.m->done), -ECANCELED);
+        }
+        ring.cancel_fd(base.fd.get());
+        ring.cancel_fd(overlay.get());
     }
 
     void read(std::uint64_t offset, std::span<const iovec> iov, Completion done) {
@@ -251,12 +266,7 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
         }
         m->first = m->offset / kCluster;
         m->last = (m->offset + m->len - 1) / kCluster;
-        // Weak: a waiter kept in `waiting` must not keep the State alive.
-        lock(m->first, m->last, [weak = weak_from_this(), m] {
-            if (auto self = weak.lock()) {
-                self->start(m);
-            }
-        });
+        lock(m);
     }
 
     void part_done(const std::shared_ptr<Mutation>& m, int r) {
@@ -273,6 +283,7 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
     // Runs with clusters [m->first, m->last] locked.
     void start(const std::shared_ptr<Mutation>& m) {
         auto self = shared_from_this();
+        m->epoch = cancels;
         const std::uint64_t end = m->offset + m->len;
         const bool head_partial =
             m->offset > cluster_start(m->first) || end < cluster_end(m->first);
@@ -351,6 +362,9 @@ struct OverlayDisk::State : std::enable_shared_from_this<State> {
         const std::uint64_t len = cluster_end(c) - start;
         auto merge_and_write = [self, m, c, from, to, start, len, bounce,
                                 data = std::move(data)](int r) {
+            if (r == 0 && self->cancels != m->epoch) {
+                r = -ECANCELED;  // no new step after a cancel()
+            }
             if (r < 0) {
                 self->part_done(m, r);
                 return;
@@ -425,6 +439,10 @@ void OverlayDisk::write_zeroes(std::uint64_t offset, std::uint64_t len, bool, Co
     m->zero = true;
     m->done = std::move(done);
     state_->mutate(std::move(m));
+}
+
+void OverlayDisk::cancel() {
+    state_->cancel();
 }
 
 std::uint64_t OverlayDisk::allocated_bytes() const {

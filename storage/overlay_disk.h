@@ -62,6 +62,8 @@ class OverlayDisk final : public Disk {
     void write_zeroes(std::uint64_t offset, std::uint64_t len, bool may_unmap,
                       Completion done) override;
     std::uint64_t allocated_bytes() const override;  // the overlay's, st_blocks * 512
+    // Writes waiting for a cluster end with -ECANCELED without starting.
+    void cancel() override;
 
     // Heap memory of the cluster map.
     std::size_t map_bytes() const;

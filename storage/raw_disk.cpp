@@ -124,6 +124,7 @@ struct RawDisk::State {
     bool direct;
     bool punch_hole_works = true;
     bool zero_range_works = true;
+    std::uint64_t cancels = 0;  // cancel() calls: a request begun before one takes no new step
 
     bool aligned(std::uint64_t offset, std::span<const iovec> iov) const {
         if (!direct) {
@@ -138,9 +139,10 @@ struct RawDisk::State {
         });
     }
 
-    // Writes zeros over [offset, offset + len), one chunk at a time.
+    // Writes zeros over [offset, offset + len), one chunk at a time, while
+    // no cancel() came after `epoch`.
     static void write_zero_chunks(std::shared_ptr<State> s, std::uint64_t offset, std::uint64_t len,
-                                  Completion done);
+                                  std::uint64_t epoch, Completion done);
 };
 
 namespace {
@@ -152,19 +154,24 @@ void answer(base::IoRing& ring, Completion done, int result) {
 }  // namespace
 
 void RawDisk::State::write_zero_chunks(std::shared_ptr<State> s, std::uint64_t offset,
-                                       std::uint64_t len, Completion done) {
+                                       std::uint64_t len, std::uint64_t epoch, Completion done) {
     const std::uint64_t n = std::min<std::uint64_t>(len, zeros().size());
     const iovec part{const_cast<std::uint8_t*>(zeros().data()), n};
     const int fd = s->image.fd.get();
     base::IoRing& ring = s->ring;
-    write_all(ring, fd, std::span(&part, 1), offset,
-              [s = std::move(s), offset, len, n, done = std::move(done)](int result) mutable {
-                  if (result < 0 || n == len) {
-                      done(result);
-                      return;
-                  }
-                  write_zero_chunks(std::move(s), offset + n, len - n, std::move(done));
-              });
+    write_all(
+        ring, fd, std::span(&part, 1), offset,
+        [s = std::move(s), offset, len, n, epoch, done = std::move(done)](int result) mutable {
+            if (result < 0 || n == len) {
+                done(result);
+                return;
+            }
+            if (s->cancels != epoch) {
+                done(-ECANCELED);
+                return;
+            }
+            write_zero_chunks(std::move(s), offset + n, len - n, epoch, std::move(done));
+        });
 }
 
 std::unique_ptr<RawDisk> RawDisk::open(base::IoRing& ring, const DiskOptions& options) {
@@ -261,20 +268,21 @@ void RawDisk::write_zeroes(std::uint64_t offset, std::uint64_t len, bool may_unm
     }
     // Ways to zero, best first; each one the filesystem refuses is dropped
     // for good and the next one tried.
-    auto try_zero_range = [keep = state_, offset, len](Completion d) {
+    const std::uint64_t epoch = s.cancels;
+    auto try_zero_range = [keep = state_, offset, len, epoch](Completion d) {
         State& st = *keep;
         if (!st.zero_range_works) {
-            State::write_zero_chunks(keep, offset, len, std::move(d));
+            State::write_zero_chunks(keep, offset, len, epoch, std::move(d));
             return;
         }
         st.ring.fallocate(st.image.fd.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset,
-                          len, [keep, offset, len, d = std::move(d)](int result) mutable {
+                          len, [keep, offset, len, epoch, d = std::move(d)](int result) mutable {
                               if (!is_unsupported(result)) {
                                   d(result);
                                   return;
                               }
                               keep->zero_range_works = false;
-                              State::write_zero_chunks(keep, offset, len, std::move(d));
+                              State::write_zero_chunks(keep, offset, len, epoch, std::move(d));
                           });
     };
     if (!may_unmap || !s.punch_hole_works) {
@@ -290,6 +298,11 @@ void RawDisk::write_zeroes(std::uint64_t offset, std::uint64_t len, bool may_unm
                          keep->punch_hole_works = false;
                          try_zero_range(std::move(done));
                      });
+}
+
+void RawDisk::cancel() {
+    ++state_->cancels;
+    state_->ring.cancel_fd(state_->image.fd.get());
 }
 
 std::uint64_t RawDisk::allocated_bytes() const {

@@ -51,6 +51,7 @@ class RawDisk final : public Disk {
     void write_zeroes(std::uint64_t offset, std::uint64_t len, bool may_unmap,
                       Completion done) override;
     std::uint64_t allocated_bytes() const override;  // st_blocks * 512; size for a device
+    void cancel() override;
 
   private:
     struct State;

@@ -278,15 +278,18 @@ int Machine::run() {
 
 void Machine::reset_for_reboot() {
     devices_.pio.reset_all();
+    // Every virtio device stops and has its requests in flight cancelled; a
+    // disk read still running would land in the next boot's memory, so the
+    // reboot waits for the last of them and never boots over one.
     devices_.mmio.reset_all();
-    // A disk read still in flight would land in the next boot's memory.
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (virtio_->requests_in_flight() > 0 && Clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (virtio_->requests_in_flight() > 0) {
-        std::fprintf(stderr, "vmm: %zu device requests still in flight after 30 s at reboot\n",
-                     virtio_->requests_in_flight());
+    std::string busy;
+    if (!virtio_->wait_quiet(Clock::now() + kRebootIoWait, &busy)) {
+        const std::string why = "cannot reboot: " + busy + " still held guest memory " +
+                                std::to_string(kRebootIoWait.count()) +
+                                " s after they were cancelled (the host's storage does not "
+                                "answer); the VM ends rather than boot over them";
+        events_.emit("error", {{"detail", why}});
+        throw base::HostError(why);
     }
     memory_.clear();
 }

@@ -93,8 +93,11 @@ class Machine : public VmController, private Lifecycle {
 
     void start_boot();
     void stop_boot();
-    // Reboot: devices reset, requests in flight finished, memory cleared.
+    // Reboot: devices reset, requests in flight cancelled and ended, memory
+    // cleared. Throws HostError when the host does not end them within
+    // kRebootIoWait: the VMM exits (status 1) rather than boot over them.
     void reset_for_reboot();
+    static constexpr std::chrono::seconds kRebootIoWait{30};
     void on_progress(std::uint8_t code, std::chrono::steady_clock::time_point when);
     void on_kernel_started();
     bool set_irq_line(std::uint32_t gsi, bool high);

@@ -6,6 +6,7 @@
 #include "base/hex.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/net_backend.h"
 #include "devices/virtio/rng.h"
 #include "storage/disk.h"
 #include "x86/layout.h"
@@ -64,8 +65,10 @@ VirtioDevices::VirtioDevices(const VmConfig& config, base::GuestMemory& memory, 
         const NetConfig& n = config.nets[i];
         const std::string id = n.id.empty() ? "net" + std::to_string(i) : n.id;
         add(std::make_shared<devices::virtio::NetDevice>(
-                "virtio-net " + id, std::make_unique<net::Tap>(n.tap),
-                n.mac.value_or(default_mac(config.id, i)), io.ring(), memory),
+                "virtio-net " + id,
+                std::make_unique<devices::virtio::TapBackend>(std::make_unique<net::Tap>(n.tap),
+                                                              io.ring()),
+                n.mac.value_or(default_mac(config.id, i)), memory),
             io, mmio);
     }
     add(std::make_shared<devices::virtio::RngDevice>("virtio-rng", memory), io, mmio);
@@ -80,14 +83,23 @@ void VirtioDevices::add(std::shared_ptr<devices::virtio::VirtioDevice> device, I
     slot.window.gsi = layout::kIrqVirtioFirst + static_cast<std::uint32_t>(n);
     slot.transport = std::make_shared<MmioTransport>(device);
     mmio.add(slot.window.addr, slot.window.size, slot.transport);
-    for (std::size_t q = 0; q < slot.transport->kick_fds().size(); ++q) {
-        io.watch(slot.transport->kick_fds()[q].get(), [device, q] {
+    serve_on_io_thread(io, slot.transport);
+    slots_.push_back(std::move(slot));
+}
+
+void serve_on_io_thread(IoThread& io, const std::shared_ptr<MmioTransport>& transport) {
+    const std::shared_ptr<devices::virtio::VirtioDevice> device = transport->device_ptr();
+    for (std::size_t q = 0; q < transport->kick_fds().size(); ++q) {
+        io.watch(transport->kick_fds()[q].get(), [device, q] {
             std::lock_guard lock(device->lock());
             device->notify(static_cast<unsigned>(q));
         });
     }
+    io.watch(transport->cancel_fd(), [device] {
+        std::lock_guard lock(device->lock());
+        device->cancel_requests();
+    });
     io.after_each_round([device] { device->flush_interrupts(); });
-    slots_.push_back(std::move(slot));
 }
 
 std::vector<firmware::VirtioMmioWindow> VirtioDevices::windows() const {
@@ -124,6 +136,25 @@ std::size_t VirtioDevices::requests_in_flight() const {
         n += s.transport->device().requests_in_flight();
     }
     return n;
+}
+
+bool VirtioDevices::wait_quiet(std::chrono::steady_clock::time_point deadline,
+                               std::string* busy) const {
+    bool quiet = true;
+    for (const Slot& s : slots_) {
+        quiet = s.transport->device().wait_quiet(deadline) && quiet;
+    }
+    if (!quiet && busy != nullptr) {
+        busy->clear();
+        for (const Slot& s : slots_) {
+            const auto& d = s.transport->device();
+            if (!d.quiet()) {
+                *busy += (busy->empty() ? "" : ", ") + d.name() + " (" +
+                         std::to_string(d.requests_in_flight()) + " requests in flight)";
+            }
+        }
+    }
+    return quiet;
 }
 
 nlohmann::json VirtioDevices::metrics() const {

@@ -9,6 +9,7 @@
 // eventfds with each new KVM VM.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,6 +40,11 @@ class VirtioDevices {
     // Per boot: ioeventfd on each queue's notify register, irqfd per device.
     void attach(VmFd& vm);
     std::size_t requests_in_flight() const;
+    // After the power-on reset of every device (Bus::reset_all): waits until
+    // none of them can touch guest memory any more (their requests in flight
+    // cancelled or ended, their resets done). False at `deadline`, with
+    // *busy naming the devices that are not quiet and what they still hold.
+    bool wait_quiet(std::chrono::steady_clock::time_point deadline, std::string* busy) const;
     nlohmann::json metrics() const;
 
   private:
@@ -51,5 +57,11 @@ class VirtioDevices {
 
     std::vector<Slot> slots_;
 };
+
+// Before io.start(): the I/O thread serves `transport`'s device: its queue
+// kicks, the cancel requests of its resets, and its deferred interrupts at
+// the end of every round.
+void serve_on_io_thread(IoThread& io,
+                        const std::shared_ptr<devices::virtio::MmioTransport>& transport);
 
 }  // namespace vmm

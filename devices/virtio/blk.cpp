@@ -1,5 +1,6 @@
 #include "devices/virtio/blk.h"
 
+#include <cerrno>
 #include <cstring>
 
 #include "base/join.h"
@@ -42,9 +43,6 @@ struct BlkConfig {
 };
 #pragma pack(pop)
 static_assert(sizeof(BlkConfig) == 60);
-
-// Largest single discard or write-zeroes range we accept (and announce).
-constexpr std::uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
 
 std::uint64_t features_for(const storage::Disk& disk) {
     std::uint64_t f = feature::bit(kSegMax) | feature::bit(kBlkSize) | feature::bit(kFlush);
@@ -93,10 +91,10 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
     c.blk_size = blk::kSectorSize;
     c.physical_block_exp = 3;  // 4 KiB physical blocks: the guest aligns its I/O
     c.num_queues = 1;
-    c.max_discard_sectors = kMaxRangeSectors;
+    c.max_discard_sectors = blk::kMaxRangeSectors;
     c.max_discard_seg = blk::kMaxRangeSegments;
-    c.discard_sector_alignment = 8;
-    c.max_write_zeroes_sectors = kMaxRangeSectors;
+    c.discard_sector_alignment = blk::kDiscardAlignmentSectors;
+    c.max_write_zeroes_sectors = blk::kMaxRangeSectors;
     c.max_write_zeroes_seg = blk::kMaxRangeSegments;
     c.write_zeroes_may_unmap = 1;
     std::memset(data.data(), 0, data.size());
@@ -107,12 +105,23 @@ void BlockDevice::read_config(std::uint64_t offset, std::span<std::uint8_t> data
 }
 
 bool BlockDevice::may_stay_quiet() const {
-    return in_flight_.load(std::memory_order_acquire) > slow_in_flight_ && slow_in_flight_ == 0;
+    return requests_in_flight() > slow_in_flight_ && slow_in_flight_ == 0;
+}
+
+void BlockDevice::on_cancel_requests() {
+    disk_->cancel();
 }
 
 void BlockDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
-    while (auto popped = next_chain(index, may_stay_quiet())) {
+    // Requests that complete at once (GET_ID, malformed ones) free their
+    // heads, so a driver adding more meanwhile could keep this loop going:
+    // one ring's worth, then the other devices get their turn.
+    for (unsigned budget = q.size(); budget > 0; --budget) {
+        auto popped = next_chain(index, may_stay_quiet());
+        if (!popped) {
+            return;
+        }
         if (popped->status == Queue::PopStatus::kBadChain) {
             q.push(memory_, popped->chain.head, 0);
             signal_used(index);
@@ -136,6 +145,7 @@ void BlockDevice::on_notify(unsigned index) {
         }
         submit(popped->chain.head, parsed);
     }
+    serve_again_later(index);
 }
 
 void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
@@ -146,7 +156,7 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
     const std::uint32_t used = parsed.used_length_on_success;
     const char* op = op_name(r.kind);
     const bool slow = r.kind == K::kFlush || r.kind == K::kDiscard || r.kind == K::kWriteZeroes;
-    in_flight_.fetch_add(1, std::memory_order_acq_rel);
+    request_started();
     slow_in_flight_ += slow ? 1 : 0;
     auto done = [this, gen, head, status, used, op, slow](int result) {
         complete(gen, head, status, used, op, slow, result);
@@ -209,22 +219,21 @@ void BlockDevice::submit(std::uint16_t head, const blk::Parsed& parsed) {
 void BlockDevice::complete(std::uint64_t gen, std::uint16_t head, std::uint8_t* status,
                            std::uint32_t used, const char* op, bool slow, int result) {
     std::lock_guard lock(this->lock());
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
     slow_in_flight_ -= slow ? 1 : 0;
-    if (result < 0) {
+    const bool reset_meanwhile = gen != generation() || !active();
+    if (result < 0 && !(reset_meanwhile && result == -ECANCELED)) {
         counters_.errors.fetch_add(1, std::memory_order_relaxed);
         if (on_error_) {
             on_error_(op, result);
         }
     }
-    if (gen != generation() || !active()) {
-        return;  // the driver reset the device meanwhile: nobody waits for this one
+    // After a reset nobody waits for this one: its status byte and used
+    // entry would land in the next driver's memory.
+    if (!reset_meanwhile) {
+        finish(head, status, result < 0 ? blk::Status::kIoError : blk::Status::kOk,
+               result < 0 ? 1 : used);
     }
-    if (result < 0) {
-        finish(head, status, blk::Status::kIoError, 1);
-    } else {
-        finish(head, status, blk::Status::kOk, used);
-    }
+    request_ended();  // last: may finish a pending reset
 }
 
 void BlockDevice::finish(std::uint16_t head, std::uint8_t* status, blk::Status value,

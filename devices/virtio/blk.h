@@ -5,6 +5,7 @@
 // asynchronously through io_uring with many in flight, and answered when
 // they complete. A failing backend costs the guest an I/O error on that
 // request, a counter and an event; the VMM and the other devices go on.
+// One notification parses at most one ring's worth of requests.
 
 #include <atomic>
 #include <cstdint>
@@ -31,13 +32,11 @@ class BlockDevice final : public VirtioDevice {
     ~BlockDevice() override;
 
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) const override;
-    std::size_t requests_in_flight() const override {
-        return in_flight_.load(std::memory_order_acquire);
-    }
     nlohmann::json metrics() const override;
 
   private:
     void on_notify(unsigned index) override;
+    void on_cancel_requests() override;
     void submit(std::uint16_t head, const blk::Parsed& parsed);
     void complete(std::uint64_t generation, std::uint16_t head, std::uint8_t* status,
                   std::uint32_t used_length, const char* op, bool slow, int result);
@@ -50,7 +49,6 @@ class BlockDevice final : public VirtioDevice {
     const std::string id_;
     std::unique_ptr<storage::Disk> disk_;
     ErrorSink on_error_;
-    std::atomic<std::size_t> in_flight_{0};
     std::size_t slow_in_flight_ = 0;  // flushes, discards, write-zeroes (under lock)
 
     struct Counters {

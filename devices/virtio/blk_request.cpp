@@ -1,5 +1,6 @@
 #include "devices/virtio/blk_request.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace devices::virtio::blk {
@@ -167,12 +168,25 @@ Parsed parse_request(const Chain& chain, const Limits& limits) {
                     (discard && (seg.flags & kSegmentFlagUnmap))) {
                     return fail(p, Status::kUnsupported, "unknown segment flags");
                 }
+                if (seg.num_sectors > kMaxRangeSectors) {
+                    return fail(p, Status::kIoError,
+                                "segment of " + std::to_string(seg.num_sectors) +
+                                    " sectors, more than the " + std::to_string(kMaxRangeSectors) +
+                                    " announced");
+                }
                 const std::uint64_t length = std::uint64_t{seg.num_sectors} * kSectorSize;
                 if (!in_bounds(seg.sector, length, limits)) {
                     return fail(p, Status::kIoError, "range past the end of the disk");
                 }
-                r.ranges.push_back(
-                    {seg.sector * kSectorSize, length, (seg.flags & kSegmentFlagUnmap) != 0});
+                std::uint64_t first = seg.sector;
+                std::uint64_t end = seg.sector + seg.num_sectors;
+                if (discard) {
+                    constexpr std::uint64_t kUnit = kDiscardAlignmentSectors;
+                    first = (first + kUnit - 1) / kUnit * kUnit;
+                    end = std::max(first, end / kUnit * kUnit);
+                }
+                r.ranges.push_back({first * kSectorSize, (end - first) * kSectorSize,
+                                    (seg.flags & kSegmentFlagUnmap) != 0});
             }
             break;
         }

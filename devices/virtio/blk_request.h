@@ -20,9 +20,20 @@ namespace devices::virtio::blk {
 
 inline constexpr std::uint64_t kSectorSize = 512;
 inline constexpr std::size_t kIdBytes = 20;  // VIRTIO_BLK_ID_BYTES
-// Segments one discard or write-zeroes request may carry (config
-// max_discard_seg / max_write_zeroes_seg).
+
+// The limits of discard and write-zeroes, announced to the driver in the
+// configuration space (devices/virtio/blk.cpp) and enforced here:
+// Segments one request may carry (max_discard_seg / max_write_zeroes_seg);
+// more: VIRTIO_BLK_S_UNSUPP.
 inline constexpr std::uint32_t kMaxRangeSegments = 16;
+// Sectors one segment may span (max_discard_sectors /
+// max_write_zeroes_sectors), 2 GiB; more: VIRTIO_BLK_S_IOERR.
+inline constexpr std::uint32_t kMaxRangeSectors = 1u << 22;
+// discard_sector_alignment, 4 KiB: a discard acts only on the whole aligned
+// units inside its segments (discarding is a hint, virtio 1.x 5.2.6.2: the
+// device MAY deallocate), so no backend ever splits a cluster for one. A
+// write-zeroes takes any whole sectors.
+inline constexpr std::uint32_t kDiscardAlignmentSectors = 8;
 
 namespace type {
 inline constexpr std::uint32_t kIn = 0;

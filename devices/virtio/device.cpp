@@ -44,8 +44,22 @@ bool VirtioDevice::activate() {
     return true;
 }
 
-void VirtioDevice::reset() {
-    ++generation_;
+void VirtioDevice::begin_reset() {
+    ++generation_;  // completions from here on belong to no driver
+    active_ = false;
+    for (Queue& q : queues_) {
+        q.deactivate();
+    }
+    interrupt_status_ = 0;
+    deferred_used_ = 0;
+    quiet_queues_ = 0;
+    reset_pending_.store(true, std::memory_order_release);
+    if (requests_in_flight() == 0) {
+        finish_reset();
+    }
+}
+
+void VirtioDevice::finish_reset() {
     on_reset();
     for (Queue& q : queues_) {
         q.reset();
@@ -54,12 +68,61 @@ void VirtioDevice::reset() {
     interrupt_status_ = 0;
     deferred_used_ = 0;
     quiet_queues_ = 0;
+    requeued_ = 0;
     active_ = false;
     needs_reset_ = false;
+    {
+        std::lock_guard guard(quiet_mutex_);
+        reset_pending_.store(false, std::memory_order_release);
+    }
+    quiet_changed_.notify_all();
+}
+
+void VirtioDevice::cancel_requests() {
+    if (reset_pending() && requests_in_flight() > 0) {
+        on_cancel_requests();
+    }
+}
+
+void VirtioDevice::request_started() {
+    in_flight_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void VirtioDevice::request_ended() {
+    if (in_flight_.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+        return;
+    }
+    if (reset_pending()) {
+        finish_reset();  // wakes wait_quiet()
+        return;
+    }
+    {
+        std::lock_guard guard(quiet_mutex_);  // no wakeup lost between check and wait
+    }
+    quiet_changed_.notify_all();
+}
+
+bool VirtioDevice::wait_quiet(std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock guard(quiet_mutex_);
+    return quiet_changed_.wait_until(guard, deadline, [this] { return quiet(); });
+}
+
+void VirtioDevice::serve_again_later(unsigned index) {
+    if (index >= queues_.size()) {
+        return;
+    }
+    requeued_ |= 1u << index;
+    if (requeue_) {
+        requeue_(index);
+    }
 }
 
 void VirtioDevice::notify(unsigned index) {
-    notifications_.fetch_add(1, std::memory_order_relaxed);
+    if (index < queues_.size() && (requeued_ & (1u << index)) != 0) {
+        requeued_ &= ~(1u << index);  // our own kick, not the driver's
+    } else {
+        notifications_.fetch_add(1, std::memory_order_relaxed);
+    }
     notify_quietly(index);
 }
 

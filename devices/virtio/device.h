@@ -12,12 +12,27 @@
 // "under lock" assumes it is held. The device never calls back into the
 // transport or another device while holding it.
 //
-// Reset: reset() abandons requests in flight. Their completions still arrive
-// later on the I/O thread; a device compares generation() with the value it
-// saved at submission and drops stale ones, so they never touch the queues
-// of the next driver.
+// Requests in flight: a device counts every request it handed to a backend
+// that may still read or write guest memory (request_started() ..
+// request_ended()); a queue holds at most its size of them (Queue).
+//
+// Reset: begin_reset() stops the device at once (inactive, queues not ready,
+// interrupt status clear) and bumps generation(): completions of older
+// requests are dropped, their used entries and status bytes never written.
+// With requests in flight the reset stays pending (reset_pending()) until
+// the last of them has ended, and only then is finished: the transport asks
+// the I/O thread to cancel them (cancel_requests()) and waits for quiet()
+// without holding the lock, so that a driver's reset does not return while
+// a backend can still write into guest memory the driver may reuse.
+//
+// Fairness: one notification serves at most one ring's worth of chains (a
+// device may set a smaller budget); a device that stops with work left calls
+// serve_again_later(), which re-kicks the queue so that it is served after the
+// other devices on the I/O thread had their turn.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -75,6 +90,11 @@ class VirtioDevice {
 
     // Where interrupts go (the transport's irqfd). Set once before the guest runs.
     void set_interrupt_sink(std::function<void()> raise) { raise_interrupt_ = std::move(raise); }
+    // How the device asks to serve queue `index` again later (the transport
+    // signals the queue's kick eventfd). Set once before the guest runs.
+    void set_requeue_sink(std::function<void(unsigned index)> requeue) {
+        requeue_ = std::move(requeue);
+    }
 
     // --- under lock ---
 
@@ -92,7 +112,9 @@ class VirtioDevice {
     // transport then sets NEEDS_RESET).
     bool activate();
     bool active() const { return active_; }
-    void reset();
+    // Stops the device and starts a reset (see the top of this file); it
+    // finishes at once unless requests are in flight.
+    void begin_reset();
     std::uint64_t generation() const { return generation_; }
 
     std::uint32_t interrupt_status() const { return interrupt_status_; }
@@ -129,9 +151,21 @@ class VirtioDevice {
     // unusable ring): DEVICE_NEEDS_RESET and a configuration-change interrupt.
     void set_needs_reset(const std::string& why);
 
-    // Requests handed to a backend and not completed yet (the reboot waits
-    // for none before it clears guest memory). Any thread.
-    virtual std::size_t requests_in_flight() const { return 0; }
+    // On the I/O thread, after begin_reset(): asks the backend to end the
+    // requests still in flight early. Does nothing unless a reset is pending.
+    void cancel_requests();
+
+    // --- any thread ---
+
+    // Requests handed to a backend that may still touch guest memory.
+    std::size_t requests_in_flight() const { return in_flight_.load(std::memory_order_acquire); }
+    // A reset was begun and waits for requests in flight to end.
+    bool reset_pending() const { return reset_pending_.load(std::memory_order_acquire); }
+    // No request in flight and no reset pending: nothing of this device can
+    // touch guest memory until the driver starts it again.
+    bool quiet() const { return requests_in_flight() == 0 && !reset_pending(); }
+    // Waits (the lock not held) until quiet() or `deadline`; returns quiet().
+    bool wait_quiet(std::chrono::steady_clock::time_point deadline) const;
 
     // Counters for GET /metrics; takes no lock (atomics only).
     virtual nlohmann::json metrics() const;
@@ -142,7 +176,19 @@ class VirtioDevice {
     }
     virtual bool on_activate() { return true; }
     virtual void on_notify(unsigned index) = 0;
+    // The reset finishes: forget every per-driver state (under lock).
     virtual void on_reset() {}
+    // See cancel_requests(): the backend's part.
+    virtual void on_cancel_requests() {}
+
+    // Under lock: a request went to a backend / came back from it (after its
+    // last access to guest memory). The end of the last one finishes a
+    // pending reset.
+    void request_started();
+    void request_ended();
+    // Under lock: queue `index` still has work but the device stops here for
+    // this notification; it is served again after the other devices.
+    void serve_again_later(unsigned index);
 
     base::GuestMemory& memory_;
     std::atomic<std::uint64_t> bad_requests_{0};  // chains the driver got wrong
@@ -156,17 +202,26 @@ class VirtioDevice {
     void raise_if_needed(unsigned index);
     // notify() without counting a notification: the driver did not kick.
     void notify_quietly(unsigned index);
+    void finish_reset();
 
     std::function<void()> raise_interrupt_;
+    std::function<void(unsigned)> requeue_;
     std::uint64_t driver_features_ = 0;
     std::uint64_t generation_ = 0;
     std::uint32_t interrupt_status_ = 0;
     std::uint32_t deferred_used_ = 0;  // queues with used buffers not yet signalled
     std::uint32_t quiet_queues_ = 0;   // drained with notifications off: polled each round
+    std::uint32_t requeued_ = 0;       // kicked by serve_again_later(), not by the driver
     bool active_ = false;
     bool needs_reset_ = false;
     std::atomic<std::uint64_t> interrupts_{0};
     std::atomic<std::uint64_t> notifications_{0};
+
+    std::atomic<std::size_t> in_flight_{0};
+    std::atomic<bool> reset_pending_{false};
+    // wait_quiet() sleeps here; request_ended() and finish_reset() wake it.
+    mutable std::mutex quiet_mutex_;
+    mutable std::condition_variable quiet_changed_;
 };
 
 }  // namespace devices::virtio

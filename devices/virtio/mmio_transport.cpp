@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "base/error.h"
@@ -65,12 +66,21 @@ void drain(int fd) {
 }  // namespace
 
 MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device)
-    : device_(std::move(device)), irq_fd_(make_eventfd()) {
+    : device_(std::move(device)), irq_fd_(make_eventfd()), cancel_fd_(make_eventfd()) {
     for (std::size_t i = 0; i < device_->queues().size(); ++i) {
         kick_fds_.push_back(make_eventfd());
     }
     const int irq = irq_fd_.get();
     device_->set_interrupt_sink([irq] { signal(irq); });
+    std::vector<int> kicks;
+    for (const base::Fd& fd : kick_fds_) {
+        kicks.push_back(fd.get());
+    }
+    device_->set_requeue_sink([kicks](unsigned index) {
+        if (index < kicks.size()) {
+            signal(kicks[index]);
+        }
+    });
 }
 
 void MmioTransport::signal(int fd) {
@@ -94,18 +104,27 @@ void MmioTransport::read(std::uint64_t offset, std::span<std::uint8_t> data) {
 }
 
 void MmioTransport::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
+    const bool is_register = offset < kConfigOffset && data.size() == 4 && offset % 4 == 0;
+    std::uint32_t value = 0;
+    if (is_register) {
+        std::memcpy(&value, data.data(), 4);
+        if (offset == kStatus && value == 0) {
+            reset_by_driver();
+            return;
+        }
+    }
     std::lock_guard lock(device_->lock());
+    if (device_->reset_pending()) {
+        return;  // nothing changes until the pending reset is done
+    }
     if (offset >= kConfigOffset) {
         device_->write_config(offset - kConfigOffset, data);
         ++config_generation_;
         return;
     }
-    if (data.size() != 4 || offset % 4 != 0) {
-        return;
+    if (is_register) {
+        write_register(offset, value);
     }
-    std::uint32_t value;
-    std::memcpy(&value, data.data(), 4);
-    write_register(offset, value);
 }
 
 Queue* MmioTransport::selected_queue() {
@@ -136,6 +155,9 @@ std::uint32_t MmioTransport::read_register(std::uint64_t offset) {
         case kInterruptStatus:
             return device_->interrupt_status();
         case kStatus:
+            if (device_->reset_pending()) {
+                return status::kNeedsReset;  // not 0: the reset is not done
+            }
             return status_ | (device_->needs_reset() ? status::kNeedsReset : 0);
         case kShmLenLow:
         case kShmLenHigh:
@@ -228,10 +250,6 @@ void MmioTransport::write_register(std::uint64_t offset, std::uint32_t value) {
 }
 
 void MmioTransport::write_status(std::uint32_t value) {
-    if (value == 0) {
-        reset_locked();
-        return;
-    }
     const std::uint32_t added = value & ~status_;
     if (value & ~status_ &
         ~(status::kAcknowledge | status::kDriver | status::kFeaturesOk | status::kDriverOk |
@@ -260,19 +278,48 @@ void MmioTransport::write_status(std::uint32_t value) {
     status_ = value;
 }
 
-void MmioTransport::reset_locked() {
-    device_->reset();
+bool MmioTransport::begin_reset_locked() {
+    device_->begin_reset();
     status_ = 0;
     device_features_sel_ = 0;
     driver_features_sel_ = 0;
     driver_features_ = 0;
     queue_sel_ = 0;
     drain(irq_fd_.get());
+    if (!device_->reset_pending()) {
+        return false;
+    }
+    signal(cancel_fd_.get());
+    return true;
+}
+
+void MmioTransport::reset_by_driver() {
+    {
+        std::lock_guard lock(device_->lock());
+        if (!begin_reset_locked()) {
+            return;
+        }
+    }
+    if (device_->wait_quiet(std::chrono::steady_clock::now() + reset_wait_)) {
+        return;
+    }
+    // Guest-triggered: logged the 1st, 2nd, 4th, 8th, ... time in this VMM.
+    static std::atomic<std::uint64_t> resets_left_pending{0};
+    const std::uint64_t n = ++resets_left_pending;
+    if ((n & (n - 1)) == 0) {
+        std::fprintf(stderr,
+                     "vmm: %s: the driver's reset waits for %zu requests the host has not "
+                     "ended within %lld ms; the device shows DEVICE_NEEDS_RESET until they end "
+                     "(%llu such resets so far)\n",
+                     device_->name().c_str(), device_->requests_in_flight(),
+                     static_cast<long long>(reset_wait_.count()),
+                     static_cast<unsigned long long>(n));
+    }
 }
 
 void MmioTransport::reset() {
     std::lock_guard lock(device_->lock());
-    reset_locked();
+    begin_reset_locked();
     for (const base::Fd& fd : kick_fds_) {
         drain(fd.get());
     }

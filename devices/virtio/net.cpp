@@ -1,10 +1,9 @@
 #include "devices/virtio/net.h"
 
 #include <linux/if_tun.h>
-#include <poll.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -64,12 +63,11 @@ std::size_t scatter(const std::vector<Buffer>& buffers, std::size_t skip,
 
 }  // namespace
 
-NetDevice::NetDevice(std::string name, std::unique_ptr<net::Tap> tap,
-                     std::array<std::uint8_t, 6> mac, base::IoRing& ring, base::GuestMemory& memory)
+NetDevice::NetDevice(std::string name, std::unique_ptr<NetBackend> backend,
+                     std::array<std::uint8_t, 6> mac, base::GuestMemory& memory)
     : VirtioDevice(DeviceType::kNet, std::move(name), kFeatures, 2, memory),
-      tap_(std::move(tap)),
+      backend_(std::move(backend)),
       mac_(mac),
-      ring_(ring),
       frame_(kMaxFrameBytes) {}
 
 NetDevice::~NetDevice() = default;
@@ -98,8 +96,8 @@ bool NetDevice::on_activate() {
         }
     }
     // Should the kernel refuse, frames simply arrive unsegmented and checksummed.
-    if (!tap_->set_offload(offload)) {
-        tap_->set_offload(0);
+    if (!backend_->set_offload(offload)) {
+        backend_->set_offload(0);
     }
     return true;
 }
@@ -109,6 +107,7 @@ void NetDevice::on_reset() {
     partial_.clear();
     partial_copied_ = 0;
     first_buffers_.clear();
+    rx_retry_delay_ = std::chrono::milliseconds(0);
 }
 
 void NetDevice::on_notify(unsigned index) {
@@ -130,8 +129,8 @@ void NetDevice::transmit() {
         }
         const Chain& chain = popped->chain;
         const bool bad = popped->status == Queue::PopStatus::kBadChain;
-        if (bad || !chain.writable.empty() || chain.readable_bytes() < kHeaderBytes ||
-            chain.readable_bytes() > kMaxFrameBytes) {
+        if (bad || !chain.writable.empty() || chain.readable.size() > kMaxTxBuffers ||
+            chain.readable_bytes() < kHeaderBytes || chain.readable_bytes() > kMaxFrameBytes) {
             if (!bad) {
                 bad_requests_.fetch_add(1, std::memory_order_relaxed);
             }
@@ -140,19 +139,16 @@ void NetDevice::transmit() {
             used = true;
             continue;
         }
-        iovec iov[Queue::kMaxSize];
+        iovec iov[kMaxTxBuffers];
         std::size_t parts = 0;
         for (const Buffer& b : chain.readable) {
-            if (parts == Queue::kMaxSize) {
-                break;
-            }
             iov[parts++] = {b.host.data(), b.host.size()};
         }
-        const ssize_t n = ::writev(tap_->fd(), iov, static_cast<int>(parts));
-        if (n < 0 && errno == EAGAIN) {
+        const ssize_t n = backend_->write_frame({iov, parts});
+        if (n == -EAGAIN) {
             // The tap's queue is full: take the frame again once it drains.
             q.undo_pop();
-            arm_poll(POLLOUT);
+            wait_for_backend(false);
             break;
         }
         if (n < 0) {
@@ -169,7 +165,7 @@ void NetDevice::transmit() {
         signal_used(kTxQueue);
     }
     if (taken == kFramesPerBatch) {
-        arm_poll(POLLOUT);  // more may wait: come back after the other devices had a turn
+        serve_again_later(kTxQueue);  // more may wait: after the other devices had a turn
     }
 }
 
@@ -177,17 +173,19 @@ void NetDevice::receive() {
     bool used = false;
     for (unsigned got = 0; got < kFramesPerBatch; ++got) {
         if (frame_bytes_ == 0) {
-            const ssize_t n = ::read(tap_->fd(), frame_.data(), frame_.size());
-            if (n < 0 && errno == EAGAIN) {
-                arm_poll(POLLIN);
+            const ssize_t n = backend_->read_frame(frame_);
+            if (n == -EAGAIN) {
+                rx_retry_delay_ = std::chrono::milliseconds(0);
                 break;
             }
-            if (n < 0) {
-                // Not retried at once (a persistent error would spin): the
-                // next notification of either queue tries again.
+            if (n <= 0) {
+                // Not at once (a lasting error would spin), nor only at the
+                // driver's next kick (it may never come): later, on our own.
                 counters_.rx_errors.fetch_add(1, std::memory_order_relaxed);
+                retry_receive_later();
                 break;
             }
+            rx_retry_delay_ = std::chrono::milliseconds(0);
             if (static_cast<std::size_t>(n) <= kHeaderBytes) {
                 counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
                 continue;
@@ -204,24 +202,40 @@ void NetDevice::receive() {
     if (used) {
         signal_used(kRxQueue);
     }
-    if (frame_bytes_ == 0 && !needs_reset()) {
-        arm_poll(POLLIN);
+    if (frame_bytes_ == 0 && !rx_retry_armed_ && !needs_reset()) {
+        wait_for_backend(true);
     }
 }
 
-void NetDevice::arm_poll(short events) {
-    bool& armed = events == POLLIN ? rx_poll_armed_ : tx_poll_armed_;
-    if (armed || !active()) {
+void NetDevice::retry_receive_later() {
+    rx_retry_delay_ =
+        rx_retry_delay_.count() == 0 ? kRxRetryFirst : std::min(2 * rx_retry_delay_, kRxRetryMax);
+    if (rx_retry_armed_ || !active()) {
         return;
     }
-    armed = true;
-    ring_.poll(tap_->fd(), events, [this, events](int) {
+    rx_retry_armed_ = true;
+    backend_->after(rx_retry_delay_, [this] {
         std::lock_guard lock(this->lock());
-        (events == POLLIN ? rx_poll_armed_ : tx_poll_armed_) = false;
+        rx_retry_armed_ = false;
+        if (active() && !needs_reset()) {
+            receive();
+        }
+    });
+}
+
+void NetDevice::wait_for_backend(bool readable) {
+    bool& waiting = readable ? rx_waiting_ : tx_waiting_;
+    if (waiting || !active()) {
+        return;
+    }
+    waiting = true;
+    backend_->when_ready(readable, [this, readable] {
+        std::lock_guard lock(this->lock());
+        (readable ? rx_waiting_ : tx_waiting_) = false;
         if (!active() || needs_reset()) {
             return;  // the next driver's kick starts over
         }
-        if (events == POLLIN) {
+        if (readable) {
             receive();
         } else {
             transmit();

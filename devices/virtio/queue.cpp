@@ -1,5 +1,6 @@
 #include "devices/virtio/queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cinttypes>
@@ -56,6 +57,23 @@ Queue::Queue(std::uint16_t max_size) : max_size_(max_size), size_(max_size) {
     if (!power_of_two(max_size) || max_size > kSpecMaxSize) {
         throw base::InvalidInput("virtqueue max size " + std::to_string(max_size) +
                                  " is not a power of two in [1, 32768]");
+    }
+    in_flight_.assign((max_size + 63) / 64, 0);
+}
+
+bool Queue::head_in_flight(std::uint16_t head) const {
+    return head < max_size_ && (in_flight_[head / 64] >> (head % 64) & 1) != 0;
+}
+
+void Queue::set_in_flight(std::uint16_t head, bool in_flight) {
+    if (head >= max_size_ || head_in_flight(head) == in_flight) {
+        return;
+    }
+    in_flight_[head / 64] ^= std::uint64_t{1} << (head % 64);
+    if (in_flight) {
+        ++heads_in_flight_;
+    } else {
+        --heads_in_flight_;
     }
 }
 
@@ -133,6 +151,8 @@ void Queue::reset() {
     next_avail_ = next_used_ = 0;
     signalled_used_ = 0;
     pushes_since_signal_ = 0;
+    std::fill(in_flight_.begin(), in_flight_.end(), 0);
+    heads_in_flight_ = 0;
 }
 
 void Queue::set_indices(std::uint16_t next_avail, std::uint16_t next_used) {
@@ -192,8 +212,16 @@ Queue::PopResult Queue::pop(base::GuestMemory& mem) {
     if (!head) {
         return broken_result("available ring unreadable");
     }
+    if (*head < size_ && head_in_flight(*head)) {
+        return broken_result("head " + std::to_string(*head) +
+                             " published again while the device still holds it");
+    }
     ++next_avail_;
     can_undo_ = true;
+    last_head_ = *head;
+    if (*head < size_) {
+        set_in_flight(*head, true);
+    }
 
     PopResult r;
     r.chain.head = *head;
@@ -290,10 +318,12 @@ void Queue::undo_pop() {
     if (can_undo_) {
         --next_avail_;
         can_undo_ = false;
+        set_in_flight(last_head_, false);
     }
 }
 
 bool Queue::push(base::GuestMemory& mem, std::uint16_t head, std::uint32_t written) {
+    set_in_flight(head, false);
     if (!ready_) {
         return false;
     }

@@ -18,6 +18,11 @@
 //   * at most kMaxChainBytes bytes in all (used lengths are 32-bit).
 // Zero-length descriptors are accepted and skipped: they add no Buffer.
 //
+// Heads in flight: a chain belongs to the device from pop() until push()
+// gives it back (or undo_pop() returns it to the ring). A driver that
+// publishes a head the device still holds breaks the queue (kBroken), so at
+// most size() chains are ever in flight, whatever the driver writes.
+//
 // Not thread-safe: one device thread owns a Queue. The guest's vCPUs write the
 // rings concurrently; the fences in queue.cpp order our accesses to them.
 
@@ -89,6 +94,9 @@ class Queue {
     bool broken() const { return broken_; }
     std::uint16_t next_avail() const { return next_avail_; }
     std::uint16_t next_used() const { return next_used_; }
+    // Chains popped and not pushed back yet (at most size()).
+    std::uint32_t heads_in_flight() const { return heads_in_flight_; }
+    bool head_in_flight(std::uint16_t head) const;
 
     // The driver wrote QueueReady = 1: checks the size (power of two, <= max)
     // and the rings (aligned, wholly inside RAM). On success ready() turns
@@ -97,7 +105,7 @@ class Queue {
     // QueueReady = 0: stop using the rings, keep configuration and indices.
     void deactivate() { ready_ = false; }
     // Power-on state: size = max, addresses 0, not ready, indices 0, no
-    // EVENT_IDX, notifications enabled.
+    // EVENT_IDX, notifications enabled, no head in flight.
     void reset();
     // Starts from given ring indices instead of 0 (snapshot restore, tests).
     void set_indices(std::uint16_t next_avail, std::uint16_t next_used);
@@ -115,17 +123,19 @@ class Queue {
         Chain chain;
         std::string error;
     };
-    // Takes the next available chain. With EVENT_IDX and notifications
-    // enabled, an empty queue also re-arms avail_event (so a device that
-    // simply drains until kEmpty never misses a notification).
+    // Takes the next available chain; its head (when < size()) is in flight
+    // until push(). With EVENT_IDX and notifications enabled, an empty queue
+    // also re-arms avail_event (so a device that simply drains until kEmpty
+    // never misses a notification).
     PopResult pop(base::GuestMemory& mem);
     // Gives back the chain the last pop() took (kChain or kBadChain), so the
     // next pop() returns it again (e.g. net rx without room). Does nothing
     // when the last pop() took nothing or was already undone.
     void undo_pop();
 
-    // Adds used element (head, written) and publishes used->idx after it.
-    // False when the queue is not ready or the ring is not writable.
+    // Adds used element (head, written) and publishes used->idx after it;
+    // the head is no longer in flight. False when the queue is not ready or
+    // the ring is not writable.
     bool push(base::GuestMemory& mem, std::uint16_t head, std::uint32_t written);
     // After pushes: should the driver be interrupted? Without EVENT_IDX,
     // unless VIRTQ_AVAIL_F_NO_INTERRUPT is set; with it, when used_event was
@@ -150,6 +160,7 @@ class Queue {
     // Fills out.chain from the descriptors of `head`; false (out.error set)
     // when the chain breaks a rule.
     bool read_chain(base::GuestMemory& mem, std::uint16_t head, PopResult& out) const;
+    void set_in_flight(std::uint16_t head, bool in_flight);
 
     std::uint16_t max_size_;
     std::uint16_t size_;
@@ -161,12 +172,16 @@ class Queue {
     bool broken_ = false;
     bool notifications_enabled_ = true;
     bool can_undo_ = false;
+    std::uint16_t last_head_ = 0;  // what undo_pop() gives back
     std::uint16_t next_avail_ = 0;
     std::uint16_t next_used_ = 0;
     // needs_interrupt(): used idx at the previous decision and the pushes
     // since (past 64 Ki the 16-bit comparison would wrap).
     std::uint16_t signalled_used_ = 0;
     std::uint32_t pushes_since_signal_ = 0;
+    // One bit per head below max_size_.
+    std::vector<std::uint64_t> in_flight_;
+    std::uint32_t heads_in_flight_ = 0;
 };
 
 }  // namespace devices::virtio

@@ -17,7 +17,20 @@ void RngDevice::read_config(std::uint64_t, std::span<std::uint8_t> data) const {
 void RngDevice::on_notify(unsigned index) {
     Queue& q = queues()[index];
     bool used = false;
-    while (auto popped = next_chain(index)) {
+    std::size_t bytes = 0;
+    unsigned chains = 0;
+    // Every request completes at once and frees its head: without a budget a
+    // driver refilling the ring as fast as we empty it would keep us here.
+    for (;;) {
+        if (chains == q.size() || bytes >= kMaxBytesPerNotification) {
+            serve_again_later(index);
+            break;
+        }
+        auto popped = next_chain(index);
+        if (!popped) {
+            break;
+        }
+        ++chains;
         std::uint32_t written = 0;
         const bool good = popped->status == Queue::PopStatus::kChain;
         if (good && !popped->chain.readable.empty()) {
@@ -43,6 +56,7 @@ void RngDevice::on_notify(unsigned index) {
             }
             requests_.fetch_add(1, std::memory_order_relaxed);
             bytes_.fetch_add(written, std::memory_order_relaxed);
+            bytes += written;
         }
         q.push(memory_, popped->chain.head, written);
         used = true;

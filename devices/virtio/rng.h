@@ -15,6 +15,9 @@ class RngDevice final : public VirtioDevice {
     // At most this many bytes per request: a guest asking for more gets
     // this much (the driver asks again).
     static constexpr std::size_t kMaxBytesPerRequest = 64 * 1024;
+    // At most this many bytes (and one ring's worth of requests) per
+    // notification; the rest after the other devices had their turn.
+    static constexpr std::size_t kMaxBytesPerNotification = 256 * 1024;
 
     RngDevice(std::string name, base::GuestMemory& memory);
 

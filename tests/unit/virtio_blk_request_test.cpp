@@ -192,6 +192,70 @@ TEST_F(BlkRequest, DiscardSegmentsAreParsedAndChecked) {
     EXPECT_FALSE(parse_request(c, limits()).request) << "too many segments";
 }
 
+// One segment at 0x2000 and a request of `type` carrying it.
+class BlkRangeLimits : public BlkRequest {
+  protected:
+    Parsed one_segment(std::uint32_t type, std::uint64_t sector, std::uint32_t sectors,
+                       std::uint64_t capacity) {
+        std::uint8_t seg[16] = {};
+        std::memcpy(seg, &sector, 8);
+        std::memcpy(seg + 8, &sectors, 4);
+        EXPECT_TRUE(mem_.write(0x2000, seg));
+        Chain c;
+        c.readable = {header(type, 0), buf(0x2000, 16)};
+        c.writable = {status()};
+        return parse_request(c, limits(capacity));
+    }
+};
+
+TEST_F(BlkRangeLimits, ASegmentLongerThanAnnouncedIsAnIoError) {
+    constexpr std::uint64_t k4TiB = 4ull << 40;
+    for (std::uint32_t type : {type::kDiscard, type::kWriteZeroes}) {
+        const Parsed most = one_segment(type, 0, kMaxRangeSectors, k4TiB);
+        ASSERT_TRUE(most.request) << most.error;
+        EXPECT_EQ(most.request->ranges[0].length, std::uint64_t{kMaxRangeSectors} * 512);
+
+        const Parsed over = one_segment(type, 0, kMaxRangeSectors + 8, k4TiB);
+        EXPECT_FALSE(over.request);
+        EXPECT_EQ(over.error_status, Status::kIoError);
+        // 2 TiB in one segment, on a disk that has them.
+        const Parsed huge = one_segment(type, 0, 0xFFFFFFFF, k4TiB);
+        EXPECT_FALSE(huge.request);
+        EXPECT_EQ(huge.error_status, Status::kIoError);
+    }
+}
+
+TEST_F(BlkRangeLimits, MoreSegmentsThanAnnouncedAreUnsupported) {
+    for (std::uint32_t type : {type::kDiscard, type::kWriteZeroes}) {
+        Chain c;
+        c.writable = {status()};
+        ASSERT_TRUE(mem_.zero(0x2000, 16 * (kMaxRangeSegments + 1)));
+        c.readable = {header(type, 0), buf(0x2000, 16 * kMaxRangeSegments)};
+        EXPECT_TRUE(parse_request(c, limits()).request);
+        c.readable = {header(type, 0), buf(0x2000, 16 * (kMaxRangeSegments + 1))};
+        const Parsed p = parse_request(c, limits());
+        EXPECT_FALSE(p.request);
+        EXPECT_EQ(p.error_status, Status::kUnsupported);
+    }
+}
+
+TEST_F(BlkRangeLimits, ADiscardActsOnlyOnTheWholeAlignedUnitsItCovers) {
+    ASSERT_EQ(kDiscardAlignmentSectors, 8u);
+    Parsed p = one_segment(type::kDiscard, 3, 30, 1 << 20);  // sectors [3, 33)
+    ASSERT_TRUE(p.request) << p.error;
+    EXPECT_EQ(p.request->ranges[0].offset, 8u * 512);
+    EXPECT_EQ(p.request->ranges[0].length, 24u * 512) << "[8, 32): the units inside";
+
+    p = one_segment(type::kDiscard, 9, 6, 1 << 20);  // within one unit
+    ASSERT_TRUE(p.request) << p.error;
+    EXPECT_EQ(p.request->ranges[0].length, 0u) << "nothing to deallocate: done, OK";
+
+    p = one_segment(type::kWriteZeroes, 3, 30, 1 << 20);
+    ASSERT_TRUE(p.request) << p.error;
+    EXPECT_EQ(p.request->ranges[0].offset, 3u * 512) << "write-zeroes zeroes every sector";
+    EXPECT_EQ(p.request->ranges[0].length, 30u * 512);
+}
+
 TEST_F(BlkRequest, SliceAndGatherStayWithinTheBuffers) {
     const std::vector<Buffer> bufs = {buf(0x1000, 10), buf(0x2000, 0), buf(0x3000, 10)};
     auto s = slice(bufs, 5, 10);

@@ -180,7 +180,18 @@ TEST_F(VirtioMmio, QueueNotifyWithoutIoeventfdSignalsTheKick) {
     signalled(transport_.kick_fds()[0].get());
     driver_.set_reg(0x50, 0);
     EXPECT_TRUE(signalled(transport_.kick_fds()[0].get()));
-    driver_.set_reg(0x50, 7);  // no such queue: ignored
+}
+
+TEST_F(VirtioMmio, QueueNotifyForAQueueThatDoesNotExistIsIgnored) {
+    ASSERT_EQ(driver_.initialise(), 1u | 2 | 4 | 8);
+    signalled(transport_.kick_fds()[0].get());
+    for (std::uint32_t q : {1u, 7u, 0xFFFFu, 0xFFFFFFFFu}) {
+        driver_.set_reg(0x50, q);
+        EXPECT_FALSE(signalled(transport_.kick_fds()[0].get())) << "queue " << q;
+    }
+    EXPECT_FALSE(signalled(transport_.irq_fd()));
+    EXPECT_EQ(driver_.reg(0x70), 1u | 2 | 4 | 8) << "the device goes on as it was";
+    EXPECT_TRUE(rng_->active());
 }
 
 TEST_F(VirtioMmio, StatusBitsCannotBeTakenBackWithoutReset) {
@@ -194,6 +205,28 @@ TEST_F(VirtioMmio, QueueRegistersAreFrozenWhileTheDeviceRuns) {
     driver_.set_reg(0x30, 0);
     driver_.set_reg(0x80, 0x5000);
     EXPECT_EQ(rng_->queues()[0].desc_addr(), driver_.desc_addr(0));
+}
+
+TEST_F(VirtioMmio, OneNotificationFillsAtMostItsByteBudget) {
+    ASSERT_EQ(driver_.initialise(), 1u | 2 | 4 | 8);
+    const std::uint32_t big = RngDevice::kMaxBytesPerRequest;
+    for (std::uint64_t i = 0; i < VirtioTestDriver::kQueueSize; ++i) {
+        driver_.add_chain(0, {{VirtioTestDriver::kDataBase + i * big, big, true}});
+    }
+    while (signalled(transport_.kick_fds()[0].get())) {
+    }
+    {
+        std::lock_guard lock(rng_->lock());
+        rng_->notify(0);
+    }
+    const std::size_t per_round = RngDevice::kMaxBytesPerNotification / big;
+    EXPECT_EQ(driver_.take_used(0).size(), per_round);
+    EXPECT_TRUE(signalled(transport_.kick_fds()[0].get())) << "the rest after the others";
+    {
+        std::lock_guard lock(rng_->lock());
+        rng_->notify(0);
+    }
+    EXPECT_EQ(driver_.take_used(0).size(), per_round);
 }
 
 }  // namespace

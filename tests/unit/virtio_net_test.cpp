@@ -22,12 +22,14 @@
 #include "base/error.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net.h"
+#include "tests/unit/virtio_fakes.h"
 #include "tests/unit/virtio_test_driver.h"
 
 namespace {
 
 using devices::virtio::MmioTransport;
 using devices::virtio::NetDevice;
+using testing_support::FakeNetBackend;
 using testing_support::VirtioTestDriver;
 
 constexpr std::uint64_t kTxFrame = 0x200000;
@@ -82,9 +84,10 @@ class VirtioNet : public ::testing::Test {
         ASSERT_EQ(bind(host_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
         ifindex_ = addr.sll_ifindex;
 
-        net_ =
-            std::make_shared<NetDevice>("virtio-net test", std::move(tap_),
-                                        std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 1}, ring_, mem_);
+        net_ = std::make_shared<NetDevice>(
+            "virtio-net test",
+            std::make_unique<devices::virtio::TapBackend>(std::move(tap_), ring_),
+            std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 1}, mem_);
         transport_ = std::make_unique<MmioTransport>(net_);
         driver_ = std::make_unique<VirtioTestDriver>(*transport_, mem_);
         ASSERT_EQ(driver_->initialise(), 1u | 2 | 4 | 8);
@@ -237,6 +240,125 @@ TEST_F(VirtioNet, ResetDropsTheWaitingFrameAndStartsAgain) {
     const auto used = fresh.take_used(NetDevice::kRxQueue);
     ASSERT_EQ(used.size(), 1u);
     EXPECT_EQ(used[0].second, kHeader + f.size()) << "the new frame, not the one from before";
+}
+
+// The same device on a fake backend the test drives (no tap needed): what
+// the tap does, and when, is the test's choice.
+class VirtioNetFake : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto backend = std::make_unique<FakeNetBackend>();
+        backend_ = backend.get();
+        net_ = std::make_shared<NetDevice>("virtio-net fake", std::move(backend),
+                                           std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 2}, mem_);
+        transport_ = std::make_unique<MmioTransport>(net_);
+        driver_ = std::make_unique<VirtioTestDriver>(*transport_, mem_);
+        ASSERT_EQ(driver_->initialise(), 1u | 2 | 4 | 8);
+    }
+    void notify(unsigned q) {
+        std::lock_guard lock(net_->lock());
+        net_->notify(q);
+    }
+    std::vector<std::uint8_t> with_header(const std::vector<std::uint8_t>& f) {
+        std::vector<std::uint8_t> out(kHeader, 0);
+        out.insert(out.end(), f.begin(), f.end());
+        return out;
+    }
+
+    base::GuestMemory mem_{16 << 20};
+    FakeNetBackend* backend_ = nullptr;
+    std::shared_ptr<NetDevice> net_;
+    std::unique_ptr<MmioTransport> transport_;
+    std::unique_ptr<VirtioTestDriver> driver_;
+};
+
+TEST_F(VirtioNetFake, AfterAReadErrorReceiveTriesAgainOnItsOwnWithoutSpinning) {
+    // The guest posts a buffer and kicks once, then never again (it waits
+    // for a packet). The tap fails for a while.
+    backend_->read_errors = {EIO};
+    backend_->keep_failing = true;
+    driver_->add_chain(NetDevice::kRxQueue, {{kRxBuffers, 2048, true}});
+    notify(NetDevice::kRxQueue);
+    EXPECT_EQ(backend_->reads, 1);
+    EXPECT_EQ(net_->metrics()["rx_errors"], 1);
+    // A failing tap stays readable: polling it again at once would spin.
+    EXPECT_TRUE(backend_->readable_waiters.empty()) << "no immediate retry";
+    ASSERT_EQ(backend_->timers.size(), 1u) << "a retry later, not never";
+    EXPECT_EQ(backend_->timers[0].first, NetDevice::kRxRetryFirst);
+
+    backend_->fire_timers();  // still failing: the delay doubles
+    EXPECT_EQ(backend_->reads, 2);
+    ASSERT_EQ(backend_->timers.size(), 1u);
+    EXPECT_EQ(backend_->timers[0].first, 2 * NetDevice::kRxRetryFirst);
+
+    // The tap recovers and a frame arrives; nobody kicks.
+    backend_->read_errors.clear();
+    const auto f = frame(100, 4);
+    backend_->rx.push_back(with_header(f));
+    backend_->fire_timers();
+    const auto used = driver_->take_used(NetDevice::kRxQueue);
+    ASSERT_EQ(used.size(), 1u);
+    EXPECT_EQ(used[0].second, kHeader + f.size());
+    EXPECT_EQ(net_->metrics()["notifications"], 1) << "delivered without a second kick";
+    EXPECT_EQ(backend_->readable_waiters.size(), 1u) << "and it listens to the tap again";
+    EXPECT_TRUE(backend_->timers.empty());
+}
+
+TEST_F(VirtioNetFake, ARetryDelayNeverGrowsPastItsCeiling) {
+    backend_->read_errors = {EIO};
+    backend_->keep_failing = true;
+    notify(NetDevice::kRxQueue);
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(backend_->timers.size(), 1u);
+        EXPECT_LE(backend_->timers[0].first, NetDevice::kRxRetryMax);
+        backend_->fire_timers();
+    }
+    EXPECT_EQ(backend_->timers[0].first, NetDevice::kRxRetryMax);
+}
+
+TEST_F(VirtioNetFake, ATxChainOfMoreThan256BuffersIsDroppedAsBadAndCounted) {
+    // 1 direct + 256 indirect buffers of 16 bytes: one more than a frame may span.
+    std::vector<VirtioTestDriver::Seg> parts;
+    for (std::uint32_t i = 0; i < 256; ++i) {
+        parts.push_back({kTxFrame + 16 * (i + 1), 16, false});
+    }
+    driver_->add_indirect_chain(NetDevice::kTxQueue, {{kTxFrame, 16, false}}, kRxBuffers, parts);
+    notify(NetDevice::kTxQueue);
+    EXPECT_TRUE(backend_->tx.empty()) << "no frame cut to 256 buffers goes out";
+    EXPECT_EQ(net_->metrics()["tx_packets"], 0);
+    EXPECT_EQ(net_->metrics()["tx_dropped"], 1);
+    EXPECT_EQ(net_->metrics()["bad_requests"], 1);
+    const auto used = driver_->take_used(NetDevice::kTxQueue);
+    ASSERT_EQ(used.size(), 1u) << "the chain goes back to the driver";
+    EXPECT_EQ(used[0].second, 0u);
+}
+
+TEST_F(VirtioNetFake, ATxChainOfExactly256BuffersGoesOutWhole) {
+    std::vector<VirtioTestDriver::Seg> parts;
+    for (std::uint32_t i = 0; i < 256; ++i) {
+        parts.push_back({kTxFrame + 16 * i, 16, false});
+    }
+    ASSERT_TRUE(mem_.write_obj<std::uint8_t>(kTxFrame + 16 * 256 - 1, 0x77));
+    driver_->add_indirect_chain(NetDevice::kTxQueue, {}, kRxBuffers, parts);
+    notify(NetDevice::kTxQueue);
+    ASSERT_EQ(backend_->tx.size(), 1u);
+    EXPECT_EQ(backend_->tx[0].size(), 256u * 16);
+    EXPECT_EQ(backend_->tx[0].back(), 0x77);
+    EXPECT_EQ(net_->metrics()["tx_packets"], 1);
+    EXPECT_EQ(net_->metrics()["tx_bytes"], 256 * 16 - kHeader);
+}
+
+TEST_F(VirtioNetFake, AFullTapKeepsTheFrameUntilItIsWritable) {
+    ASSERT_TRUE(mem_.write(kTxFrame, with_header(frame(50, 1))));
+    driver_->add_chain(NetDevice::kTxQueue, {{kTxFrame, kHeader + 64, false}});
+    backend_->tx_full = true;
+    notify(NetDevice::kTxQueue);
+    EXPECT_TRUE(driver_->take_used(NetDevice::kTxQueue).empty());
+    ASSERT_EQ(backend_->writable_waiters.size(), 1u);
+    backend_->tx_full = false;
+    backend_->fire_writable();
+    EXPECT_EQ(backend_->tx.size(), 1u);
+    EXPECT_EQ(driver_->take_used(NetDevice::kTxQueue).size(), 1u);
 }
 
 }  // namespace

@@ -145,6 +145,7 @@ class VirtioQueue : public ::testing::Test {
         const auto next = pop();
         EXPECT_EQ(next.status, PopStatus::kChain) << next.error;
         EXPECT_EQ(next.chain.head, good);
+        EXPECT_TRUE(q.push(mem, next.chain.head, 0));
     }
 
     base::GuestMemory mem;
@@ -459,6 +460,69 @@ TEST_F(VirtioQueue, UndoPopReturnsTheSameChainOnce) {
     EXPECT_EQ(q.next_avail(), 2);
 }
 
+TEST_F(VirtioQueue, AHeadIsInFlightFromPopToPush) {
+    const std::uint16_t head = drv.add_chain({{kData, 8, true}});
+    EXPECT_FALSE(q.head_in_flight(head));
+    ASSERT_EQ(pop().status, PopStatus::kChain);
+    EXPECT_TRUE(q.head_in_flight(head));
+    EXPECT_EQ(q.heads_in_flight(), 1u);
+    ASSERT_TRUE(q.push(mem, head, 8));
+    EXPECT_FALSE(q.head_in_flight(head));
+    EXPECT_EQ(q.heads_in_flight(), 0u);
+    drv.publish(head);  // used, so the driver may post it again
+    EXPECT_EQ(pop().status, PopStatus::kChain);
+}
+
+TEST_F(VirtioQueue, AHeadPublishedAgainWhileInFlightBreaksTheQueue) {
+    const std::uint16_t head = drv.add_chain({{kData, 8, true}});
+    ASSERT_EQ(pop().status, PopStatus::kChain);
+    drv.publish(head);  // the device still holds it
+    const auto r = pop();
+    EXPECT_EQ(r.status, PopStatus::kBroken);
+    EXPECT_NE(r.error.find("still holds"), std::string::npos) << r.error;
+    EXPECT_EQ(q.heads_in_flight(), 1u) << "the republished head was not taken a second time";
+    q.reset();
+    EXPECT_EQ(q.heads_in_flight(), 0u);
+    EXPECT_FALSE(q.head_in_flight(head));
+}
+
+TEST_F(VirtioQueue, ABadChainsHeadIsInFlightUntilPushedToo) {
+    drv.write_desc(0, {0xFFFF'FFFF'0000, 8, 0, 0});  // outside RAM
+    drv.publish(0);
+    ASSERT_EQ(pop().status, PopStatus::kBadChain);
+    drv.publish(0);
+    EXPECT_EQ(pop().status, PopStatus::kBroken);
+}
+
+TEST_F(VirtioQueue, NeverMoreChainsInFlightThanTheQueueSize) {
+    // A driver that keeps publishing heads without waiting for them: the
+    // device holds at most one of each, kSize in all.
+    std::uint16_t head = 0;
+    int popped = 0;
+    for (int i = 0; i < 4 * kSize; ++i) {
+        drv.write_desc(head, {kData, 8, F_WRITE, 0});
+        drv.publish(head);
+        const auto r = pop();
+        if (r.status != PopStatus::kChain) {
+            EXPECT_EQ(r.status, PopStatus::kBroken);
+            break;
+        }
+        ++popped;
+        head = static_cast<std::uint16_t>((head + 1) % kSize);
+    }
+    EXPECT_EQ(popped, kSize);
+    EXPECT_LE(q.heads_in_flight(), kSize);
+    EXPECT_TRUE(q.broken());
+}
+
+TEST_F(VirtioQueue, UndoPopGivesTheHeadBack) {
+    const std::uint16_t head = drv.add_chain({{kData, 8, true}});
+    ASSERT_EQ(pop().status, PopStatus::kChain);
+    q.undo_pop();
+    EXPECT_FALSE(q.head_in_flight(head));
+    EXPECT_EQ(pop().status, PopStatus::kChain) << "taking it again is no reuse";
+}
+
 TEST_F(VirtioQueue, ResetRestoresPowerOnState) {
     q.set_event_idx(true);
     drv.add_chain({{kData, 8, true}});
@@ -704,9 +768,12 @@ TEST_F(VirtioQueue, HostileHeadOutOfRange) {
 TEST_F(VirtioQueue, HostileAvailIdxTooFarAhead) {
     drv.add_chain({{kData, 8, false}});
     ASSERT_EQ(pop().status, PopStatus::kChain);
+    ASSERT_TRUE(q.push(mem, 0, 0));
     drv.set_avail_idx(1 + kSize);  // exactly a full ring: fine
     for (int i = 0; i < kSize; ++i) {
-        ASSERT_NE(pop().status, PopStatus::kBroken);
+        const auto r = pop();  // head 0 each time: the ring holds zeros
+        ASSERT_NE(r.status, PopStatus::kBroken) << r.error;
+        ASSERT_TRUE(q.push(mem, r.chain.head, 0));
     }
     drv.set_avail_idx(q.next_avail() + kSize + 1);
     auto r = pop();
@@ -772,10 +839,33 @@ TEST_F(VirtioQueue, HostileRandomGarbage) {
             }
         }
         for (int n = 0; n < 8; ++n) {
+            const std::uint16_t avail_before = q.next_avail();
             const auto r = pop();
-            ASSERT_TRUE(r.status == PopStatus::kEmpty || r.status == PopStatus::kChain ||
-                        r.status == PopStatus::kBadChain || r.status == PopStatus::kBroken);
             ++counts[static_cast<int>(r.status)];
+            // What each outcome promises the device.
+            const bool no_buffers = r.chain.readable.empty() && r.chain.writable.empty();
+            switch (r.status) {
+                case PopStatus::kEmpty:
+                    ASSERT_TRUE(no_buffers);
+                    ASSERT_EQ(q.next_avail(), avail_before) << "nothing taken";
+                    break;
+                case PopStatus::kChain:
+                    ASSERT_TRUE(r.error.empty()) << r.error;
+                    ASSERT_LT(r.chain.head, kSize);
+                    ASSERT_TRUE(q.head_in_flight(r.chain.head));
+                    ASSERT_EQ(q.next_avail(), static_cast<std::uint16_t>(avail_before + 1));
+                    break;
+                case PopStatus::kBadChain:
+                    ASSERT_TRUE(no_buffers) << "a bad chain hands out no buffer";
+                    ASSERT_FALSE(r.error.empty());
+                    ASSERT_EQ(q.next_avail(), static_cast<std::uint16_t>(avail_before + 1));
+                    break;
+                case PopStatus::kBroken:
+                    ASSERT_TRUE(no_buffers);
+                    ASSERT_FALSE(r.error.empty());
+                    ASSERT_TRUE(q.broken());
+                    break;
+            }
             std::uint64_t bytes = 0;
             for (const auto* list : {&r.chain.readable, &r.chain.writable}) {
                 for (const Buffer& b : *list) {

@@ -106,6 +106,35 @@ class VirtioTestDriver {
         EXPECT_TRUE(mem_.write_obj<std::uint16_t>(avail_addr(q) + 2, avail_idx_[q]));
         return head;
     }
+    // A chain of `direct` descriptors followed by one naming an indirect
+    // table at `table` that holds `indirect`.
+    std::uint16_t add_indirect_chain(unsigned q, const std::vector<Seg>& direct,
+                                     std::uint64_t table, const std::vector<Seg>& indirect) {
+        for (std::size_t i = 0; i < indirect.size(); ++i) {
+            const bool last = i + 1 == indirect.size();
+            write_desc(table + 16 * i, indirect[i], last ? 0 : 1,
+                       static_cast<std::uint16_t>(i + 1));
+        }
+        const std::uint16_t head = next_desc_[q];
+        for (const Seg& seg : direct) {
+            const std::uint16_t me = next_desc_[q];
+            next_desc_[q] = static_cast<std::uint16_t>((me + 1) % kQueueSize);
+            write_desc(desc_addr(q) + 16ull * me, seg, 1, next_desc_[q]);
+        }
+        const std::uint16_t me = next_desc_[q];
+        next_desc_[q] = static_cast<std::uint16_t>((me + 1) % kQueueSize);
+        write_desc(desc_addr(q) + 16ull * me,
+                   {table, static_cast<std::uint32_t>(16 * indirect.size()), false}, 4, 0);
+        publish(q, head);
+        return head;
+    }
+    // Puts `head` in the next avail slot and publishes it.
+    void publish(unsigned q, std::uint16_t head) {
+        EXPECT_TRUE(mem_.write_obj<std::uint16_t>(
+            avail_addr(q) + 4 + 2ull * (avail_idx_[q] % kQueueSize), head));
+        ++avail_idx_[q];
+        EXPECT_TRUE(mem_.write_obj<std::uint16_t>(avail_addr(q) + 2, avail_idx_[q]));
+    }
     // Used elements the device added since the last call: (id, len).
     std::vector<std::pair<std::uint32_t, std::uint32_t>> take_used(unsigned q) {
         std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
@@ -120,6 +149,16 @@ class VirtioTestDriver {
     }
 
   private:
+    void write_desc(std::uint64_t at, const Seg& seg, std::uint16_t flags, std::uint16_t next) {
+        flags = static_cast<std::uint16_t>(flags | (seg.writable ? 2 : 0));
+        std::uint8_t desc[16];
+        std::memcpy(desc, &seg.addr, 8);
+        std::memcpy(desc + 8, &seg.len, 4);
+        std::memcpy(desc + 12, &flags, 2);
+        std::memcpy(desc + 14, &next, 2);
+        EXPECT_TRUE(mem_.write(at, desc));
+    }
+
     devices::virtio::MmioTransport& t_;
     base::GuestMemory& mem_;
     std::vector<std::uint16_t> next_desc_;
