@@ -146,12 +146,6 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
         if (!seen.insert(v.id).second) {
             throw base::InvalidInput("volume " + v.id + " is given twice");
         }
-        if (v.state != "available") {
-            throw conflict("volume " + v.id + " is " + v.state);
-        }
-        if (auto a = store::attachments::of_volume(ctx_.db, v.id)) {
-            throw conflict("volume " + v.id + " is attached to " + a->instance);
-        }
         volumes.push_back(v);
     }
     nlohmann::json canonical{{"image", image.id},
@@ -188,6 +182,16 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                 reply(200, {{"instances", views}});
             }
             return;
+        }
+    }
+    // A request seen before is answered above: what it made since (its
+    // volumes attached, its names taken) must not refuse its retry.
+    for (const auto& v : volumes) {
+        if (v.state != "available") {
+            throw conflict("volume " + v.id + " is " + v.state);
+        }
+        if (auto a = store::attachments::of_volume(ctx_.db, v.id)) {
+            throw conflict("volume " + v.id + " is attached to " + a->instance);
         }
     }
     std::vector<std::string> names;

@@ -262,6 +262,17 @@ TEST_F(VmdLifecycle, ClientTokensMakeRunIdempotent) {
     EXPECT_EQ(mismatch.status, 409) << mismatch.body;
     EXPECT_NE(mismatch.body.find("IdempotentParameterMismatch"), std::string::npos);
     EXPECT_EQ(vmd_->get("/v1/instances").json().size(), 2u);
+    // A retry whose volume the first run has attached meanwhile gets the
+    // same instance, not a conflict over its own volume.
+    ASSERT_EQ(vmd_->post("/v1/volumes", {{"name", "data"}, {"size_bytes", 1 << 20}}).status, 201);
+    const nlohmann::json with_volume{
+        {"image", "plain"}, {"volumes", {"data"}}, {"client_token", "tok-2"}};
+    const auto attached = vmd_->post("/v1/instances", with_volume);
+    ASSERT_EQ(attached.status, 201) << attached.body;
+    const auto retried = vmd_->post("/v1/instances", with_volume);
+    EXPECT_EQ(retried.status, 200) << retried.body;
+    EXPECT_EQ(retried.json()["instances"][0]["id"], attached.json()["instances"][0]["id"]);
+    EXPECT_EQ(vmd_->get("/v1/instances").json().size(), 3u);
     // Another uid's token of the same text is its own (calling as that
     // uid takes root).
     if (geteuid() == 0) {
