@@ -63,8 +63,8 @@ ImageInfo inspect_image(const base::PeerCredentials& who, int fd, const std::str
     if (access(qemu_img.c_str(), X_OK) == 0) {
         const std::atomic<bool> never{false};
         const auto result = run_as_user(
-            who, {qemu_img, "info", "--output=json", "/dev/fd/3"}, {fd}, [](const std::string&) {},
-            never, std::chrono::seconds(60));
+            who, {qemu_img, "info", "--output=json", "/proc/self/fd/3"}, {fd},
+            [](const std::string&) {}, never, std::chrono::seconds(60));
         if (result.status != 0) {
             throw base::InvalidInput("qemu-img cannot read the image: " + trimmed(result.output));
         }
@@ -89,7 +89,8 @@ void convert_image(const base::PeerCredentials& who, int src, int dst, const Ima
     std::string pending;
     const auto result = run_as_user(
         who,
-        {qemu_img, "convert", "-p", "-n", "-f", info.format, "-O", "raw", "/dev/fd/3", "/dev/fd/4"},
+        {qemu_img, "convert", "-p", "-n", "-f", info.format, "-O", "raw", "/proc/self/fd/3",
+         "/proc/self/fd/4"},
         {src, dst},
         [&](const std::string& chunk) {
             // `-p` prints "    (12.34/100%)\r" as it goes.
