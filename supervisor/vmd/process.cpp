@@ -103,7 +103,10 @@ Spawned spawn_into_cgroup(const SpawnRequest& r) {
     return s;
 }
 
-std::optional<std::int64_t> process_start_time(pid_t pid) {
+namespace {
+
+// Field `n` (from 3) of /proc/PID/stat, or nullopt.
+std::optional<std::string> stat_field(pid_t pid, int n) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(in, line)) {
@@ -116,12 +119,29 @@ std::optional<std::int64_t> process_start_time(pid_t pid) {
     }
     std::istringstream rest(line.substr(close + 2));
     std::string field;
-    for (int i = 3; i <= 22; ++i) {
+    for (int i = 3; i <= n; ++i) {
         if (!(rest >> field)) {
             return std::nullopt;
         }
     }
-    return std::stoll(field);
+    return field;
+}
+
+constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h
+
+}  // namespace
+
+std::optional<std::int64_t> process_start_time(pid_t pid) {
+    const auto field = stat_field(pid, 22);
+    if (!field) {
+        return std::nullopt;
+    }
+    return std::stoll(*field);
+}
+
+bool is_kernel_thread(pid_t pid) {
+    const auto flags = stat_field(pid, 9);
+    return flags && (std::stoul(*flags) & kPfKthread) != 0;
 }
 
 base::Fd open_pidfd(pid_t pid) {

@@ -36,6 +36,11 @@ Spawned spawn_into_cgroup(const SpawnRequest& request);
 // Field 22 of /proc/PID/stat (clock ticks after boot), or nullopt.
 std::optional<std::int64_t> process_start_time(pid_t pid);
 
+// Whether pid is a kernel thread (PF_KTHREAD in field 9 of /proc/PID/stat).
+// A vmm's cgroup holds one beside the vmm: KVM's NX huge page recovery
+// thread joins the cgroups of the process that made the VM.
+bool is_kernel_thread(pid_t pid);
+
 // A pidfd for a live process, invalid when there is none.
 base::Fd open_pidfd(pid_t pid);
 bool pidfd_signal(int pidfd, int sig);

@@ -830,7 +830,10 @@ void Supervisor::adopt(const store::ProcessRecord& p) {
     if (!r) {
         return;
     }
-    const std::vector<pid_t> procs = CgroupRoot::procs(p.cgroup);
+    // KVM's worker thread for the vmm's VM sits in its cgroup too: it is
+    // neither the vmm nor a stranger to kill.
+    std::vector<pid_t> procs = CgroupRoot::procs(p.cgroup);
+    std::erase_if(procs, is_kernel_thread);
     std::optional<pid_t> candidate;
     for (pid_t pid : procs) {
         if (p.pid ? pid == *p.pid : !candidate) {

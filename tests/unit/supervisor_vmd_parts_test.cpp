@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "supervisor/vmd/ids.h"
 #include "supervisor/vmd/image_format.h"
 #include "supervisor/vmd/json_body.h"
+#include "supervisor/vmd/process.h"
 #include "supervisor/vmd/vmm_config.h"
 
 namespace supervisor::vmd {
@@ -315,6 +317,25 @@ TEST(AsUser, OpensWithTheCallersRightsOnly) {
               std::string::npos);
     EXPECT_NE(message_of([&] { open_as_user(root, dir / "absent"); }).find("No such file"),
               std::string::npos);
+}
+
+TEST(VmdProcess, TellsKernelThreadsFromProcesses) {
+    // A command name with spaces and ')' must not shift the fields.
+    char old_name[16] = {};
+    prctl(PR_GET_NAME, old_name);
+    prctl(PR_SET_NAME, "a) b (c");
+    EXPECT_FALSE(is_kernel_thread(getpid()));
+    EXPECT_TRUE(process_start_time(getpid()).has_value());
+    prctl(PR_SET_NAME, old_name);
+    EXPECT_FALSE(is_kernel_thread(0)) << "no such process";
+
+    std::ifstream comm("/proc/2/comm");
+    std::string name;
+    comm >> name;
+    if (name != "kthreadd") {
+        GTEST_SKIP() << "no kernel thread is visible in this pid namespace";
+    }
+    EXPECT_TRUE(is_kernel_thread(2));
 }
 
 }  // namespace
