@@ -56,6 +56,10 @@ CgroupRoot::CgroupRoot(std::string path) : path_(std::move(path)) {
     while (path_.size() > 1 && path_.back() == '/') {
         path_.pop_back();
     }
+}
+
+void CgroupRoot::prepare() {
+    missing_.clear();
     const std::string parent = std::filesystem::path(path_).parent_path();
     if (!is_cgroup2(parent)) {
         throw base::HostError("--cgroup-root " + path_ + ": " + parent +

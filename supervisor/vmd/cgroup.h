@@ -21,10 +21,14 @@ struct CgroupLimits {
 
 class CgroupRoot {
   public:
-    // Creates `path` if needed (its parent must be in a cgroup v2
-    // hierarchy) and enables memory, cpu and pids for its children where the
-    // parent offers them. Throws HostError naming what is wrong.
+    // Touches nothing yet: vmd's API handlers work without a cgroup (their
+    // unit tests run where there is none).
     explicit CgroupRoot(std::string path);
+    // Creates the root if needed (its parent must be in a cgroup v2
+    // hierarchy) and enables memory, cpu and pids for its children where the
+    // parent offers them. Throws HostError naming what is wrong. Before any
+    // child is made.
+    void prepare();
 
     const std::string& path() const { return path_; }
     std::string child_path(const std::string& name) const { return path_ + "/" + name; }

@@ -47,15 +47,6 @@ Daemon::Daemon(Options options)
     }
     ensure_dir(std::filesystem::path(options_.socket).parent_path(), 0755);
     ensure_dir(layout_.sockets_dir(), 0700);
-    if (!cgroups_.missing_controllers().empty()) {
-        std::string missing;
-        for (const auto& c : cgroups_.missing_controllers()) {
-            missing += (missing.empty() ? "" : ", ") + c;
-        }
-        log_line("cgroup controllers " + missing + " are not available under " + cgroups_.path() +
-                 ": instances run without those limits (enable them in the parent's "
-                 "cgroup.subtree_control)");
-    }
     supervisor_ = std::make_unique<Supervisor>(ctx_);
     images_ = std::make_unique<ImageService>(ctx_);
     volumes_ = std::make_unique<VolumeService>(ctx_);
@@ -73,6 +64,16 @@ void Daemon::start() {
              std::to_string(getpid()) + "), vmm " + options_.vmm + ", cgroups under " +
              cgroups_.path() + ", " + std::to_string(options_.max_memory_mib) +
              " MiB for instances");
+    cgroups_.prepare();
+    if (!cgroups_.missing_controllers().empty()) {
+        std::string missing;
+        for (const auto& c : cgroups_.missing_controllers()) {
+            missing += (missing.empty() ? "" : ", ") + c;
+        }
+        log_line("cgroup controllers " + missing + " are not available under " + cgroups_.path() +
+                 ": instances run without those limits (enable them in the parent's "
+                 "cgroup.subtree_control)");
+    }
     images_->recover();
     volumes_->recover();
     supervisor_->recover();

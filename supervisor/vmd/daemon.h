@@ -25,13 +25,13 @@ namespace supervisor::vmd {
 
 class Daemon {
   public:
-    // Takes the state lock (a second vmd stops here), opens the store and
-    // the cgroup root. Throws base::Error.
+    // Takes the state lock (a second vmd stops here) and opens the store.
+    // Throws base::Error.
     explicit Daemon(Options options);
     ~Daemon();
 
-    // Brings the instances back to the truth (docs/vmd.md, "Crash safety"),
-    // then listens on the socket.
+    // Prepares the cgroup root, brings the instances back to the truth
+    // (docs/vmd.md, "Crash safety"), then listens on the socket.
     void start();
     // Runs until SIGTERM or SIGINT; the instances keep running.
     void run();
