@@ -74,6 +74,21 @@ CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
 CORE_TSAN_LIB := $(B)/tsan/obj/libcore.a
 
+# The supervisor (vmd): its library like CORE_LIB, its programs, and its host
+# tests, which run the real vmd against a stand-in for the vmm process.
+SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/vmd
+SUPERVISOR_MAINS := supervisor/vmd/main.cpp
+SUPERVISOR_SRCS  := $(filter-out $(SUPERVISOR_MAINS),$(wildcard $(addsuffix /*.cpp,$(SUPERVISOR_DIRS))))
+SUPERVISOR_LIB     := $(B)/obj/libsupervisor.a
+SUPERVISOR_SAN_LIB := $(B)/san/obj/libsupervisor.a
+# sd_notify comes from libsystemd where it is installed; without it vmd
+# still runs (systemd's Type=simple).
+HAVE_LIBSYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo yes)
+SUPERVISOR_LDLIBS := -lsqlite3 -lcpp-httplib $(if $(HAVE_LIBSYSTEMD),-lsystemd)
+$(B)/obj/supervisor/vmd/main.o: CXXFLAGS += $(if $(HAVE_LIBSYSTEMD),-DVMD_HAVE_LIBSYSTEMD)
+SUPERVISOR_TEST_SRCS := $(wildcard tests/supervisor/*.cpp)
+FAKE_VMM_SRCS := $(wildcard tests/support/fake_vmm*.cpp)
+
 # libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
 # code it exercises: FUZZ_DEPS_<target> (FUZZ_DEPS where a target names none)
 # and the libraries FUZZ_LIBS_<target>. Seed corpora: tests/fuzz/corpus/<target>/.
@@ -97,10 +112,17 @@ fuzz_deps = $(or $(FUZZ_DEPS_$(1)),$(FUZZ_DEPS))
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/unit-tests-tsan \
             $(B)/bin/integration-tests \
-            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench
+            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench \
+            $(if $(wildcard $(SUPERVISOR_MAINS)),$(B)/bin/vmd) \
+            $(if $(SUPERVISOR_TEST_SRCS),$(B)/bin/supervisor-tests) \
+            $(if $(FAKE_VMM_SRCS),$(B)/bin/fake-vmm)
 
 .PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
+
+# Only the tests and the supervisor include httplib.h.
+$(B)/obj/tests/%.o $(B)/san/obj/tests/%.o $(B)/tsan/obj/tests/%.o \
+    $(B)/obj/supervisor/%.o $(B)/san/obj/supervisor/%.o: CXXFLAGS += $(HTTPLIB_CFLAGS)
 
 $(B)/obj/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -109,10 +131,6 @@ $(B)/obj/%.o: %.cpp
 $(B)/san/obj/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SANFLAGS) -O1 -c $< -o $@
-
-# Only the tests include httplib.h.
-$(call obj,$(UNIT_SRCS) $(INTEG_SRCS)) $(call sanobj,$(UNIT_SRCS)) \
-    $(call tsanobj,$(UNIT_SRCS)): CXXFLAGS += $(HTTPLIB_CFLAGS)
 
 $(B)/tsan/obj/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -133,13 +151,35 @@ $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@grep -v $(LD_NSS_NOISE) $@.link-log >&2 || true
 	@rm -f $@.link-log
 
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(CORE_LIB)
+$(SUPERVISOR_LIB): $(call obj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SUPERVISOR_SAN_LIB): $(call sanobj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/vmd: $(call obj,$(SUPERVISOR_MAINS)) $(SUPERVISOR_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(SUPERVISOR_LDLIBS) $(LDLIBS)
+
+# The stand-in for a whole vmm process in the supervisor's host tests.
+$(B)/bin/fake-vmm: $(call obj,$(FAKE_VMM_SRCS)) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+# It runs build/bin/vmd and build/bin/fake-vmm: building it builds them.
+$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB) | $(B)/bin/vmd $(B)/bin/fake-vmm
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(CORE_SAN_LIB)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
+
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(SUPERVISOR_SAN_LIB) $(CORE_SAN_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
 
 $(CORE_TSAN_LIB): $(call tsanobj,$(CORE_SRCS))
 	@mkdir -p $(@D)
