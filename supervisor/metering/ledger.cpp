@@ -197,14 +197,18 @@ void check_kind(std::string_view kind) {
 }  // namespace
 
 void begin_process(Database& db, std::int64_t process, Owner owner, const std::string& instance,
-                   Millis started_at) {
+                   Millis started_at, const Counters& base) {
     Statement(db,
-              "INSERT INTO metering_processes (process, owner, instance, started_at, sampled_at) "
-              "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (process) DO NOTHING")
+              "INSERT INTO metering_processes (process, owner, instance, started_at, sampled_at, "
+              "cpu_us, net_rx_bytes, net_tx_bytes) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7) "
+              "ON CONFLICT (process) DO NOTHING")
         .bind(1, process)
         .bind(2, owner)
         .bind(3, instance)
         .bind(4, started_at)
+        .bind(5, std::max<std::int64_t>(0, base.cpu_us.value_or(0)))
+        .bind(6, std::max<std::int64_t>(0, base.net_rx_bytes.value_or(0)))
+        .bind(7, std::max<std::int64_t>(0, base.net_tx_bytes.value_or(0)))
         .run();
 }
 

@@ -38,10 +38,13 @@ struct UsageRecord {
 
 // ---- vmm processes: CPU and network from cumulative counters ----
 
-// Starts metering a vmm process (processes.id) of `instance` from zero
-// counters at `started_at`. Again for a begun process: nothing.
+// Starts metering a vmm process (processes.id) of `instance` at
+// `started_at`, from `base` (zero where empty): the cgroup's usage_usec read
+// just before the spawn, when the cgroup is one the instance had before, so
+// that earlier processes' CPU time is not billed again. Again for a begun
+// process: nothing.
 void begin_process(Database& db, std::int64_t process, Owner owner, const std::string& instance,
-                   Millis started_at);
+                   Millis started_at, const Counters& base = {});
 
 // Bills the growth of each counter given since the last sample, as usage
 // rows over [last sample, at), and stores the new counters. A counter below

@@ -76,6 +76,15 @@ TEST_F(MeterLedger, ARestartedCounterIsBilledFromZeroNeverNegative) {
     EXPECT_EQ(sum_of(*db, "i-1", kCpuUs), 1050);
 }
 
+TEST_F(MeterLedger, AProcessInACgroupUsedBeforeStartsFromTheCgroupsFigure) {
+    auto db = open();
+    // The instance's cgroup ran an earlier vmm for 5 s of CPU.
+    begin_process(*db, 2, 1000, "i-1", 0, Counters{5'000'000, std::nullopt, std::nullopt});
+    record_sample(*db, 2, counters(5'200'000, 10, 10), 60'000);
+    EXPECT_EQ(sum_of(*db, "i-1", kCpuUs), 200'000);
+    EXPECT_EQ(sum_of(*db, "i-1", kNetRxBytes), 10);
+}
+
 TEST_F(MeterLedger, ARepeatedSampleCountsNothingTwice) {
     auto db = open();
     begin_process(*db, 1, 1000, "i-1", 0);
