@@ -48,8 +48,8 @@ void insert_usage(Database& db, const UsageRecord& r) {
 }
 
 constexpr const char* kProcessColumns =
-    "process, owner, instance, started_at, sampled_at, cpu_us, net_rx_bytes, net_tx_bytes, "
-    "closed_at";
+    "process, owner, instance, started_at, cpu_us, cpu_us_at, net_rx_bytes, net_rx_at, "
+    "net_tx_bytes, net_tx_at, closed_at";
 
 ProcessMeter read_process(const Statement& s) {
     ProcessMeter p;
@@ -57,11 +57,13 @@ ProcessMeter read_process(const Statement& s) {
     p.owner = s.int64(1);
     p.instance = s.text(2);
     p.started_at = s.int64(3);
-    p.sampled_at = s.int64(4);
-    p.cpu_us = s.int64(5);
+    p.cpu_us = s.int64(4);
+    p.cpu_us_at = s.int64(5);
     p.net_rx_bytes = s.int64(6);
-    p.net_tx_bytes = s.int64(7);
-    p.closed_at = s.optional_int64(8);
+    p.net_rx_at = s.int64(7);
+    p.net_tx_bytes = s.int64(8);
+    p.net_tx_at = s.int64(9);
+    p.closed_at = s.optional_int64(10);
     return p;
 }
 
@@ -81,15 +83,16 @@ std::int64_t growth(std::int64_t last, std::int64_t now) {
 
 // Applies `counters` to `p` and inserts the usage rows; the caller stores p.
 int apply_sample(Database& db, ProcessMeter& p, const Counters& counters, Millis at) {
-    const Millis start = std::min(p.sampled_at, at);
     int rows = 0;
     auto bill = [&](std::string_view meter, const std::optional<std::int64_t>& now,
-                    std::int64_t& last) {
+                    std::int64_t& last, Millis& last_at) {
         if (!now || *now < 0) {
             return;
         }
         const std::int64_t delta = growth(last, *now);
+        const Millis start = std::min(last_at, at);
         last = *now;
+        last_at = std::max(last_at, at);
         if (delta == 0) {
             return;
         }
@@ -98,23 +101,25 @@ int apply_sample(Database& db, ProcessMeter& p, const Counters& counters, Millis
                             delta, start, at, p.process, std::nullopt});
         ++rows;
     };
-    bill(kCpuUs, counters.cpu_us, p.cpu_us);
-    bill(kNetRxBytes, counters.net_rx_bytes, p.net_rx_bytes);
-    bill(kNetTxBytes, counters.net_tx_bytes, p.net_tx_bytes);
-    p.sampled_at = std::max(p.sampled_at, at);
+    bill(kCpuUs, counters.cpu_us, p.cpu_us, p.cpu_us_at);
+    bill(kNetRxBytes, counters.net_rx_bytes, p.net_rx_bytes, p.net_rx_at);
+    bill(kNetTxBytes, counters.net_tx_bytes, p.net_tx_bytes, p.net_tx_at);
     return rows;
 }
 
 void store_process(Database& db, const ProcessMeter& p) {
     Statement(db,
-              "UPDATE metering_processes SET sampled_at = ?2, cpu_us = ?3, net_rx_bytes = ?4, "
-              "net_tx_bytes = ?5, closed_at = ?6 WHERE process = ?1")
+              "UPDATE metering_processes SET cpu_us = ?2, cpu_us_at = ?3, net_rx_bytes = ?4, "
+              "net_rx_at = ?5, net_tx_bytes = ?6, net_tx_at = ?7, closed_at = ?8 "
+              "WHERE process = ?1")
         .bind(1, p.process)
-        .bind(2, p.sampled_at)
-        .bind(3, p.cpu_us)
+        .bind(2, p.cpu_us)
+        .bind(3, p.cpu_us_at)
         .bind(4, p.net_rx_bytes)
-        .bind(5, p.net_tx_bytes)
-        .bind(6, p.closed_at)
+        .bind(5, p.net_rx_at)
+        .bind(6, p.net_tx_bytes)
+        .bind(7, p.net_tx_at)
+        .bind(8, p.closed_at)
         .run();
 }
 
@@ -199,8 +204,9 @@ void check_kind(std::string_view kind) {
 void begin_process(Database& db, std::int64_t process, Owner owner, const std::string& instance,
                    Millis started_at, const Counters& base) {
     Statement(db,
-              "INSERT INTO metering_processes (process, owner, instance, started_at, sampled_at, "
-              "cpu_us, net_rx_bytes, net_tx_bytes) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7) "
+              "INSERT INTO metering_processes (process, owner, instance, started_at, cpu_us, "
+              "cpu_us_at, net_rx_bytes, net_rx_at, net_tx_bytes, net_tx_at) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?4, ?7, ?4) "
               "ON CONFLICT (process) DO NOTHING")
         .bind(1, process)
         .bind(2, owner)

@@ -46,8 +46,8 @@ struct UsageRecord {
 void begin_process(Database& db, std::int64_t process, Owner owner, const std::string& instance,
                    Millis started_at, const Counters& base = {});
 
-// Bills the growth of each counter given since the last sample, as usage
-// rows over [last sample, at), and stores the new counters. A counter below
+// Bills the growth of each counter given since it was last read, as usage
+// rows over [last read, at), and stores the new counters. A counter below
 // the stored one belongs to a new counter base (a restarted vmm, a recreated
 // cgroup): it is billed from zero, never negative. A repeated sample adds
 // nothing; a sample of a closed process is ignored. Returns the rows added.
@@ -70,10 +70,13 @@ struct ProcessMeter {
     Owner owner = 0;
     std::string instance;
     Millis started_at = 0;
-    Millis sampled_at = 0;
-    std::int64_t cpu_us = 0;  // the last counters billed
+    // The last counters billed, and when each was read (started_at at first).
+    std::int64_t cpu_us = 0;
+    Millis cpu_us_at = 0;
     std::int64_t net_rx_bytes = 0;
+    Millis net_rx_at = 0;
     std::int64_t net_tx_bytes = 0;
+    Millis net_tx_at = 0;
     std::optional<Millis> closed_at;
 };
 std::optional<ProcessMeter> process_meter(Database& db, std::int64_t process);

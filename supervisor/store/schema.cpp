@@ -121,7 +121,7 @@ CREATE TABLE client_tokens (
 
 // Metering (issue 15, docs/metering.md). metering_processes holds, per vmm
 // process (processes.id, history rather than a foreign key), the cumulative
-// counters last billed; metering_storage, per volume or non-persistent root,
+// counters last billed and when each was read; metering_storage, per volume or non-persistent root,
 // the size it accrues at and until when it has accrued; usage is the ledger,
 // one row per quantity of one meter over [start_ms, end_ms). A boot's rows
 // carry (process, boot), unique, so a boot recorded twice counts once.
@@ -131,10 +131,12 @@ CREATE TABLE metering_processes (
     owner        INTEGER NOT NULL,
     instance     TEXT NOT NULL,
     started_at   INTEGER NOT NULL,
-    sampled_at   INTEGER NOT NULL,
     cpu_us       INTEGER NOT NULL DEFAULT 0,
+    cpu_us_at    INTEGER NOT NULL,
     net_rx_bytes INTEGER NOT NULL DEFAULT 0,
+    net_rx_at    INTEGER NOT NULL,
     net_tx_bytes INTEGER NOT NULL DEFAULT 0,
+    net_tx_at    INTEGER NOT NULL,
     closed_at    INTEGER
 );
 CREATE INDEX metering_processes_open ON metering_processes (closed_at) WHERE closed_at IS NULL;

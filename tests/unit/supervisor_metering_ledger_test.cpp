@@ -56,7 +56,8 @@ TEST_F(MeterLedger, ASampleBillsTheGrowthSinceTheLastOne) {
     EXPECT_EQ(p->cpu_us, 800);
     EXPECT_EQ(p->net_rx_bytes, 1500);
     EXPECT_EQ(p->net_tx_bytes, 250);
-    EXPECT_EQ(p->sampled_at, 130'000);
+    EXPECT_EQ(p->cpu_us_at, 130'000);
+    EXPECT_EQ(p->net_rx_at, 130'000);
 }
 
 TEST_F(MeterLedger, ARestartedCounterIsBilledFromZeroNeverNegative) {
@@ -104,7 +105,14 @@ TEST_F(MeterLedger, AnUnreadCounterIsLeftAsItWas) {
     // The vmm did not answer: only the cgroup's CPU time was read.
     record_sample(*db, 1, Counters{200, std::nullopt, std::nullopt}, 120'000);
     EXPECT_EQ(process_meter(*db, 1)->net_rx_bytes, 10);
+    EXPECT_EQ(process_meter(*db, 1)->net_rx_at, 60'000);
     record_sample(*db, 1, counters(300, 40, 10), 180'000);
+    // The bytes grew since the vmm last answered, not since the last sample.
+    const auto rows = usage(*db, 1000, 0, 1'000'000);
+    ASSERT_EQ(rows.back().meter, "net_rx_bytes");
+    EXPECT_EQ(rows.back().quantity, 30);
+    EXPECT_EQ(rows.back().start_ms, 60'000);
+    EXPECT_EQ(rows.back().end_ms, 180'000);
     EXPECT_EQ(sum_of(*db, "i-1", kCpuUs), 300);
     EXPECT_EQ(sum_of(*db, "i-1", kNetRxBytes), 40);
     EXPECT_EQ(sum_of(*db, "i-1", kNetTxBytes), 10);
