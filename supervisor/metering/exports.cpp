@@ -1,8 +1,14 @@
 #include "supervisor/metering/exports.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
+#include "base/fd.h"
 #include "supervisor/metering/meters.h"
 
 namespace supervisor::metering {
@@ -122,6 +128,32 @@ std::string prometheus_text(const std::vector<Total>& totals) {
         }
     }
     return out;
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+    const std::string temporary = path + ".tmp";
+    base::Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+        base::throw_errno("cannot create " + temporary + " (is its directory there and writable?)");
+    }
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            base::throw_errno("cannot write " + temporary);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) {
+        base::throw_errno("cannot sync " + temporary);
+    }
+    fd.reset();
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        base::throw_errno("cannot rename " + temporary + " to " + path);
+    }
 }
 
 void write_csv(std::ostream& out, const std::vector<UsageRecord>& rows) {

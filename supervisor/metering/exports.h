@@ -18,6 +18,12 @@ namespace supervisor::metering {
 // `totals` is ledger.h totals(): sums that only grow, as counters must.
 std::string prometheus_text(const std::vector<Total>& totals);
 
+// Replaces the file at `path` with `text` so that a reader (node_exporter's
+// textfile collector, a scraper of a file) sees the old file or the new one,
+// never a part: written to PATH.tmp in the same directory, synced, renamed.
+// Throws base::HostError naming the file.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 // Header "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot"
 // and one line per row; an empty field for a null.
 void write_csv(std::ostream& out, const std::vector<UsageRecord>& rows);

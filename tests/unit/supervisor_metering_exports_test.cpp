@@ -2,10 +2,14 @@
 // checked against text written out here.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/error.h"
 #include "supervisor/metering/exports.h"
 #include "supervisor/metering/meters.h"
 
@@ -47,6 +51,28 @@ TEST(MeterExports, PrometheusValuesAreExactForLargeCounters) {
     const std::string text = prometheus_text({{1, "volume", "v", "storage_gib_ms", gib_ms}});
     // gib_ms × 2^30 / 1000 = 142,025,517,848,755,961,856,000 byte-seconds.
     EXPECT_NE(text.find("} 142025517848755961856000.000\n"), std::string::npos) << text;
+}
+
+TEST(MeterExports, AMetricsFileIsReplacedWhole) {
+    char tmpl[] = "/tmp/vmd-metrics-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    const std::string path = dir + "/vmd.prom";
+    write_file_atomically(path, "old 1\n");
+    write_file_atomically(path, "new 2\n");
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), "new 2\n");
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    try {
+        write_file_atomically(dir + "/missing/vmd.prom", "x");
+        ADD_FAILURE() << "wrote into a missing directory";
+    } catch (const base::HostError& e) {
+        EXPECT_NE(std::string(e.what()).find(dir + "/missing/vmd.prom.tmp"), std::string::npos)
+            << e.what();
+    }
+    std::filesystem::remove_all(dir);
 }
 
 std::vector<UsageRecord> rows() {
