@@ -76,7 +76,7 @@ CORE_TSAN_LIB := $(B)/tsan/obj/libcore.a
 
 # The supervisor (vmd): its library like CORE_LIB, its programs, and its host
 # tests, which run the real vmd against a stand-in for the vmm process.
-SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/vmd
+SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/metering supervisor/vmd
 SUPERVISOR_MAINS := supervisor/vmd/main.cpp
 SUPERVISOR_SRCS  := $(filter-out $(SUPERVISOR_MAINS),$(wildcard $(addsuffix /*.cpp,$(SUPERVISOR_DIRS))))
 SUPERVISOR_LIB     := $(B)/obj/libsupervisor.a

@@ -19,8 +19,7 @@ namespace {
 //    SSH host key table come as a new migration;
 //  - seeds (issue 14): a seed disk is a per-start file in the instance's
 //    directory, recorded on its processes row by a later migration;
-//  - metering (issue 15): a samples table keyed by processes.id (the last
-//    cumulative counters of each vmm process) and a usage ledger.
+//  - metering (issue 15): migration 2.
 constexpr const char* kMigration1 = R"sql(
 CREATE TABLE images (
     id              TEXT PRIMARY KEY,
@@ -120,7 +119,59 @@ CREATE TABLE client_tokens (
 );
 )sql";
 
-constexpr std::array kMigrations = {kMigration1};
+// Metering (issue 15, docs/metering.md). metering_processes holds, per vmm
+// process (processes.id, history rather than a foreign key), the cumulative
+// counters last billed and when each was read; metering_storage, per volume or non-persistent root,
+// the size it accrues at and until when it has accrued; usage is the ledger,
+// one row per quantity of one meter over [start_ms, end_ms). A boot's rows
+// carry (process, boot), unique, so a boot recorded twice counts once.
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE metering_processes (
+    process      INTEGER PRIMARY KEY,
+    owner        INTEGER NOT NULL,
+    instance     TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    cpu_us       INTEGER NOT NULL DEFAULT 0,
+    cpu_us_at    INTEGER NOT NULL,
+    net_rx_bytes INTEGER NOT NULL DEFAULT 0,
+    net_rx_at    INTEGER NOT NULL,
+    net_tx_bytes INTEGER NOT NULL DEFAULT 0,
+    net_tx_at    INTEGER NOT NULL,
+    closed_at    INTEGER
+);
+CREATE INDEX metering_processes_open ON metering_processes (closed_at) WHERE closed_at IS NULL;
+CREATE INDEX metering_processes_started ON metering_processes (owner, started_at);
+
+CREATE TABLE metering_storage (
+    kind          TEXT NOT NULL CHECK (kind IN ('instance', 'volume')),
+    resource      TEXT NOT NULL,
+    owner         INTEGER NOT NULL,
+    size_bytes    INTEGER NOT NULL CHECK (size_bytes >= 0),
+    active        INTEGER NOT NULL,
+    accrued_until INTEGER NOT NULL,
+    carry_byte_ms INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, resource)
+);
+
+CREATE TABLE usage (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner     INTEGER NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('instance', 'volume')),
+    resource  TEXT NOT NULL,
+    meter     TEXT NOT NULL,
+    quantity  INTEGER NOT NULL CHECK (quantity >= 0),
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER NOT NULL,
+    process   INTEGER,
+    boot      INTEGER
+);
+CREATE INDEX usage_owner_start ON usage (owner, start_ms);
+CREATE INDEX usage_start ON usage (start_ms);
+CREATE INDEX usage_process ON usage (process) WHERE process IS NOT NULL;
+CREATE UNIQUE INDEX usage_boot ON usage (process, boot, meter) WHERE boot IS NOT NULL;
+)sql";
+
+constexpr std::array kMigrations = {kMigration1, kMigration2};
 
 }  // namespace
 
