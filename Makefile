@@ -18,9 +18,14 @@
 CXX      := g++-12
 CXXSTD   := -std=c++20
 WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
+# Host networking (net/: rtnetlink through libnl-route-3, nftables through
+# libnftables) and the seed builder's YAML (yaml-cpp): linked into the tests
+# and the supervisor, never into the vmm, which uses none of them.
+HOSTNET_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0)
+HOSTNET_LDLIBS := $(shell pkg-config --libs libnl-route-3.0 libnftables yaml-cpp)
 CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS   := -levent_core -levent_extra -luring -lpthread
+LDLIBS   := -levent_core -levent_extra -luring -lpthread $(HOSTNET_LDLIBS)
 # The vmm is one static PIE (its address space still randomised): shared
 # libraries cost each VMM process the pages it touches in each of them, spread
 # over their whole text (libc alone ~0.8 MiB resident, ld.so and libevent
@@ -73,6 +78,8 @@ $(B)/obj/%.o: %.cpp
 $(B)/san/obj/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SANFLAGS) -O1 -c $< -o $@
+
+$(B)/obj/net/%.o $(B)/san/obj/net/%.o: CXXFLAGS += $(HOSTNET_CFLAGS)
 
 $(CORE_LIB): $(call obj,$(CORE_SRCS))
 	@mkdir -p $(@D)
