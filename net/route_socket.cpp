@@ -55,6 +55,11 @@ LinkInfo info_of(rtnl_link* link) {
     info.kind = kind == nullptr ? "" : kind;
     info.master = rtnl_link_get_master(link);
     info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+    info.operational = rtnl_link_get_operstate(link) == IF_OPER_UP;
+    if (nl_addr* lladdr = rtnl_link_get_addr(link);
+        lladdr != nullptr && nl_addr_get_len(lladdr) == info.mac.size()) {
+        std::memcpy(info.mac.data(), nl_addr_get_binary_addr(lladdr), info.mac.size());
+    }
     return info;
 }
 

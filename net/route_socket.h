@@ -23,6 +23,10 @@ struct LinkInfo {
     std::string kind;  // "bridge", "tun" (taps too), "veth", ...; "" for a plain device
     int master = 0;    // the bridge's index, 0 when not enslaved
     bool up = false;   // IFF_UP
+    // RFC 2863 "up": up with carrier (a tap: a process holds it open),
+    // and the kernel has acted on it (a bridge port then forwards).
+    bool operational = false;
+    MacAddress mac{};  // its Ethernet address (zero for a link without one)
 };
 
 // Throws InvalidInput unless `name` can name an interface and be written into

@@ -50,6 +50,7 @@ TEST(HostBridge, IsCreatedWithTheGatewayAddressUpAndKeptOnASecondCall) {
         ASSERT_TRUE(bridge);
         EXPECT_EQ(bridge->kind, "bridge");
         EXPECT_TRUE(bridge->up);
+        EXPECT_EQ(bridge->mac, instance_mac("bridge:vmbr-test")) << "a MAC of its own";
         const std::vector<Ipv4Interface> expected{{*Ipv4Address::parse("198.18.0.1"), 24}};
         EXPECT_EQ(links.ipv4_addresses("vmbr-test"), expected);
 
@@ -98,9 +99,11 @@ TEST(PersistentTap, IsAttachedUpAndStaysAfterItsCreatorClosesIt) {
     IN_FRESH_NETNS({
         RouteSocket links;
         ensure_bridge(links, test_bridge());
+        const MacAddress bridge_mac = links.find_link("vmbr-test")->mac;
         create_tap(links, {"vmt-1", "vmbr-test", 0, {}});
         const auto tap = links.find_link("vmt-1");
         ASSERT_TRUE(tap);
+        EXPECT_EQ(links.find_link("vmbr-test")->mac, bridge_mac) << "guests' gateway MAC moved";
         EXPECT_EQ(tap->kind, "tun");
         EXPECT_EQ(tap->master, links.find_link("vmbr-test")->index);
         EXPECT_TRUE(tap->up);
