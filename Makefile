@@ -47,6 +47,9 @@ B := build
 CORE_DIRS := base x86 boot firmware devices devices/virtio storage net vmm
 MAINS     := vmm/main.cpp
 CORE_SRCS := $(filter-out $(MAINS),$(wildcard $(addsuffix /*.cpp,$(CORE_DIRS))))
+# The supervisor's library code: vmd and vmctl link it, and the tests; the vmm never does.
+SUPERVISOR_DIRS := supervisor/seed
+SUPERVISOR_SRCS := $(wildcard $(addsuffix /*.cpp,$(SUPERVISOR_DIRS)))
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 INTEG_SRCS := $(wildcard tests/integration/*.cpp)
 
@@ -55,6 +58,8 @@ sanobj = $(patsubst %.cpp,$(B)/san/obj/%.o,$(1))
 
 CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
+SUPERVISOR_LIB     := $(B)/obj/libsupervisor.a
+SUPERVISOR_SAN_LIB := $(B)/san/obj/libsupervisor.a
 
 # libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
 # code it exercises.
@@ -89,6 +94,14 @@ $(CORE_SAN_LIB): $(call sanobj,$(CORE_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(SUPERVISOR_LIB): $(call obj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SUPERVISOR_SAN_LIB): $(call sanobj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(VMM_LDFLAGS) -o $@ $^ $(VMM_LDLIBS) 2>$@.link-log || \
@@ -96,15 +109,15 @@ $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@grep -v $(LD_NSS_NOISE) $@.link-log >&2 || true
 	@rm -f $@.link-log
 
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(CORE_LIB)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(CORE_SAN_LIB)
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(SUPERVISOR_SAN_LIB) $(CORE_SAN_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
+$(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
