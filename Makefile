@@ -68,6 +68,11 @@ FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cpp)
 FUZZ_DEPS := devices/virtio/queue.cpp devices/virtio/blk_request.cpp base/guest_memory.cpp \
              base/error.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
+# What a fuzzer needs beyond FUZZ_DEPS.
+SEED_FUZZ_DEPS := supervisor/seed/nocloud.cpp net/ipv4.cpp net/mac.cpp base/error.cpp
+$(B)/fuzz/seed_user_data_fuzz: $(SEED_FUZZ_DEPS)
+$(B)/fuzz/seed_user_data_fuzz: FUZZ_DEPS := $(SEED_FUZZ_DEPS)
+$(B)/fuzz/seed_user_data_fuzz: FUZZ_LIBS := -lyaml-cpp
 FUZZ_SECONDS ?= 300
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
@@ -135,7 +140,7 @@ microbench: $(B)/bin/virtio-bench
 $(B)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_DEPS)
+	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_DEPS) $(FUZZ_LIBS)
 
 fuzz: $(FUZZERS)
 	@scripts/run-fuzzers $(FUZZ_SECONDS) $(FUZZERS)

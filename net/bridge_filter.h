@@ -59,6 +59,7 @@ std::string table_commands(const FilterConfig& config, const std::vector<PortFil
 // the table in place.
 std::string add_port_commands(const FilterConfig& config, const PortFilter& port);
 // Removes one port's rules; idempotent (nothing there: nothing happens).
+// Needs the table in place, as vmd has from its start on.
 std::string remove_port_commands(const FilterConfig& config, const PortFilter& port);
 // Removes the table; idempotent.
 std::string remove_table_commands(const FilterConfig& config);
