@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <optional>
 #include <utility>
 
 #include "base/error.h"
@@ -75,9 +77,68 @@ void check_host_key(const HostKey& key) {
     check_public_key(key.public_key, "host key");
 }
 
-// Emits `node` as it was written: multi-line strings as literal blocks, a
-// string that was quoted stays quoted (so "yes" stays a string for
-// cloud-init's YAML 1.1 reader), explicit tags kept.
+// Where `s` first holds something a YAML 1.1 reader (cloud-init's PyYAML)
+// refuses in a stream: bytes that are not UTF-8, or a character outside its
+// printable set (control characters but tab and line breaks, DEL, C1,
+// surrogates, U+FFFE/FFFF).
+std::optional<std::size_t> first_unreadable(const std::string& s) {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    for (std::size_t i = 0; i < s.size();) {
+        const unsigned char b = byte(i);
+        std::size_t length = 0;
+        char32_t c = 0;
+        if (b < 0x80) {
+            length = 1;
+            c = b;
+        } else if (b >= 0xc2 && b <= 0xdf) {
+            length = 2;
+            c = b & 0x1f;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            length = 3;
+            c = b & 0x0f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            length = 4;
+            c = b & 0x07;
+        } else {
+            return i;
+        }
+        if (i + length > s.size()) {
+            return i;
+        }
+        for (std::size_t k = 1; k < length; ++k) {
+            if ((byte(i + k) & 0xc0) != 0x80) {
+                return i;
+            }
+            c = (c << 6) | (byte(i + k) & 0x3f);
+        }
+        const char32_t shortest = length == 1   ? 0
+                                  : length == 2 ? 0x80
+                                  : length == 3 ? 0x800
+                                                : 0x10000;
+        const bool printable = c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0x7e) ||
+                               c == 0x85 || (c >= 0xa0 && c <= 0xd7ff) ||
+                               (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+        if (c < shortest || !printable) {
+            return i;
+        }
+        i += length;
+    }
+    return std::nullopt;
+}
+
+// Whether a literal block (`|`) gives `text` back exactly: it must end in
+// one line break (the block's default chomping keeps one), hold no CR (a
+// reader turns it into a line break) and not start with a blank (the block's
+// indentation would be read from it).
+bool fits_literal_block(const std::string& text) {
+    return text.size() >= 2 && text.back() == '\n' && text[text.size() - 2] != '\n' &&
+           text.find('\r') == std::string::npos && text.front() != ' ' && text.front() != '\t';
+}
+
+// Emits `node` as it was written: multi-line strings as literal blocks
+// where one gives them back exactly, a string that was quoted stays quoted
+// (so "yes" stays a string for cloud-init's YAML 1.1 reader), a string with
+// characters that must be escaped double-quoted, explicit tags kept.
 void emit(YAML::Emitter& out, const YAML::Node& node) {
     const std::string& tag = node.Tag();
     if (!tag.empty() && tag != "?" && tag != "!") {
@@ -103,7 +164,14 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
             break;
         case YAML::NodeType::Scalar: {
             const std::string& text = node.Scalar();
-            if (text.find('\n') != std::string::npos) {
+            const bool multi_line = text.find('\n') != std::string::npos;
+            if (first_unreadable(text)) {
+                // yaml-cpp escapes control characters but writes DEL and
+                // U+FFFE raw, unless it escapes everything past ASCII.
+                out << YAML::EscapeNonAscii << YAML::DoubleQuoted << text;
+            } else if (multi_line && !fits_literal_block(text)) {
+                out << YAML::DoubleQuoted << text;
+            } else if (multi_line) {
                 out << YAML::Literal << text;
             } else if (tag == "!") {
                 out << YAML::DoubleQuoted << text;
@@ -165,6 +233,15 @@ std::string cloud_config_text(const YAML::Node& config) {
 // first, ours appended (each key once); the host keys are the platform's
 // (vmd checks them); everything else is theirs, untouched.
 std::string merge_cloud_config(const std::string& theirs_text, const InstanceSeed& instance) {
+    if (const auto at = first_unreadable(theirs_text)) {
+        const auto line = 1 + std::count(theirs_text.begin(), theirs_text.begin() + *at, '\n');
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(theirs_text[*at]));
+        throw base::InvalidInput("user-data's #cloud-config, line " + std::to_string(line) +
+                                 ": byte " + byte +
+                                 " is a control character or not UTF-8; YAML allows neither "
+                                 "(write it escaped in a double-quoted string)");
+    }
     YAML::Node theirs;
     try {
         theirs = YAML::Load(theirs_text);

@@ -1,7 +1,8 @@
 // libFuzzer target: the subscriber's user-data, merged into the seed's
 // (supervisor/seed/nocloud.h). Any input either is refused with InvalidInput
 // or gives user-data that still carries the platform's key: a #cloud-config
-// that parses back as a mapping with it, or a MIME message that contains it.
+// without raw control characters that parses back as a mapping with it, or a
+// MIME message that contains it.
 
 #include <yaml-cpp/yaml.h>
 
@@ -37,6 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     if (out.rfind("#cloud-config\n", 0) == 0) {
+        // cloud-init's reader (PyYAML) refuses raw control characters.
+        for (const char c : out) {
+            const auto b = static_cast<unsigned char>(c);
+            check(!((b < 0x20 && c != '\t' && c != '\n' && c != '\r') || b == 0x7f));
+        }
         const YAML::Node config = YAML::Load(out);  // must parse: a throw is a crash
         check(config.IsMap());
         bool found = false;

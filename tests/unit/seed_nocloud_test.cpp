@@ -153,6 +153,49 @@ TEST(SeedUserData, RefusesACloudConfigThatIsNotAMapping) {
     EXPECT_EQ(cloud_config(user_data(s))["ssh_authorized_keys"][0].as<std::string>(), kKeyA);
 }
 
+// Found by tests/fuzz/seed_user_data_fuzz.cpp: raw control bytes in the
+// subscriber's #cloud-config came out in a literal block that no YAML reader
+// parses back. cloud-init's reader (PyYAML) refuses raw control characters
+// and bytes that are not UTF-8, so they are refused here with the place;
+// escaped ones are YAML and are kept, written escaped.
+TEST(SeedUserData, ACloudConfigOfUnreadableBytesIsRefusedAndEscapesStayEscaped) {
+    InstanceSeed s = instance();
+    const std::pair<std::string, const char*> refused[] = {
+        {"#cloud-config\nkey: a\x04"
+         "b\n",
+         "line 2: byte 0x04"},
+        {"#cloud-config\nkey: |\n  one\n  tw\x1ao\n", "line 4: byte 0x1a"},
+        {"#cloud-config\nkey: caf\xc3\n", "line 2: byte 0xc3"},
+        {"#cloud-config\nkey: \xff\xfe\n", "line 2: byte 0xff"},
+        {"#cloud-config\n\nkey: a\x7f\n", "line 3: byte 0x7f"},
+        {"#cloud-config\nkey: \xed\xa0\x80\n", "line 2: byte 0xed"},  // a surrogate
+    };
+    for (const auto& [bad, where] : refused) {
+        s.user_data = bad;
+        try {
+            user_data(s);
+            ADD_FAILURE() << "accepted " << ::testing::PrintToString(bad);
+        } catch (const base::InvalidInput& e) {
+            EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+        }
+    }
+    s.user_data =
+        "#cloud-config\nkey: \"one\\ntw\\x1ao\"\nother: \"a\\tb\\x04\"\nname: café\n"
+        "del: \"caf\\xe9\\x7f\"\n";
+    const std::string text = user_data(s);
+    for (const char raw : {'\x04', '\x1a', '\x7f'}) {
+        EXPECT_EQ(text.find(raw), std::string::npos) << "a raw control character: " << text;
+    }
+    const YAML::Node c = cloud_config(text);
+    EXPECT_EQ(c["del"].as<std::string>(), "caf\xc3\xa9\x7f");
+    EXPECT_EQ(c["key"].as<std::string>(),
+              "one\ntw\x1a"
+              "o");
+    EXPECT_EQ(c["other"].as<std::string>(), "a\tb\x04");
+    EXPECT_EQ(c["name"].as<std::string>(), "café");
+    EXPECT_EQ(c["ssh_authorized_keys"][0].as<std::string>(), kKeyA);
+}
+
 TEST(SeedUserData, KeepsAScriptAsAPartThatStillRuns) {
     InstanceSeed s = instance();
     s.user_data = "#!/bin/sh\necho hello > /run/marker\n";
