@@ -220,7 +220,9 @@ TEST_F(SeedBoot, TestImageTakesAddressKeysAndAScriptThatRunsOncePerInstance) {
 TEST_F(SeedBoot, RealCloudInitImageLogsInWithTheSeedsKeysAndRunsItsScript) {
     const char* cloud = std::getenv("VMM_CLOUD_IMAGE_DIR");
     if (cloud == nullptr || *cloud == '\0') {
-        GTEST_SKIP() << "VMM_CLOUD_IMAGE_DIR is not set (scripts/build-cloud-image builds it)";
+        GTEST_SKIP() << "VMM_CLOUD_IMAGE_DIR is not set: build the real cloud-init guest once, "
+                        "as root, with scripts/build-cloud-image (it downloads Debian "
+                        "packages; the tests never do)";
     }
     const std::string image_dir = cloud;
     const std::string user = trimmed(read_text(image_dir + "/default-user"));
