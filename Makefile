@@ -22,7 +22,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Wove
 # libnftables) and the seed builder's YAML (yaml-cpp): linked into the tests
 # and the supervisor, never into the vmm, which uses none of them.
 HOSTNET_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0)
-HOSTNET_LDLIBS := $(shell pkg-config --libs libnl-route-3.0 libnftables yaml-cpp)
+# libseccomp: a test takes netlink away to show nftables' absence reported.
+HOSTNET_LDLIBS := $(shell pkg-config --libs libnl-route-3.0 libnftables yaml-cpp libseccomp)
 CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDLIBS   := -levent_core -levent_extra -luring -lpthread $(HOSTNET_LDLIBS)

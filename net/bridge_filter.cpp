@@ -1,6 +1,12 @@
 #include "net/bridge_filter.h"
 
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "base/error.h"
 #include "net/route_socket.h"
@@ -145,7 +151,28 @@ std::string remove_table_commands(const FilterConfig& config) {
     return "add table bridge " + config.table + "\ndelete table bridge " + config.table + "\n";
 }
 
-Nftables::Nftables() : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
+namespace {
+
+// libnftables ends the whole process (exit(3), "Unable to initialize Netlink
+// socket") when it cannot open its netlink socket: a kernel without
+// nf_tables would take vmd down with it. The same socket is tried here
+// first, so that it is an error the caller can report.
+void check_netfilter_netlink() {
+    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) {
+        const int error = errno;
+        throw base::HostError(std::string("nftables is not available: cannot open a netfilter "
+                                          "netlink socket (") +
+                              std::strerror(error) +
+                              "); the kernel needs nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_"
+                              "BRIDGE: modprobe nf_tables)");
+    }
+    close(fd);
+}
+
+}  // namespace
+
+Nftables::Nftables() : ctx_((check_netfilter_netlink(), nft_ctx_new(NFT_CTX_DEFAULT))) {
     if (ctx_ == nullptr) {
         throw base::HostError("libnftables cannot make a context");
     }

@@ -68,7 +68,8 @@ std::string remove_table_commands(const FilterConfig& config);
 // namespace.
 class Nftables {
   public:
-    // Throws HostError when libnftables cannot make a context.
+    // Throws HostError when the kernel has no nf_tables (rather than let
+    // libnftables end the process) or libnftables cannot make a context.
     Nftables();
     ~Nftables();
     Nftables(const Nftables&) = delete;

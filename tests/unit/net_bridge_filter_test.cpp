@@ -5,9 +5,11 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <netpacket/packet.h>
 #include <poll.h>
+#include <seccomp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -476,6 +478,35 @@ TEST(BridgeFilterTraffic, NftablesErrorsSayWhatWasRefused) {
             FAIL() << "ports added to a table that does not exist";
         } catch (const base::HostError& e) {
             EXPECT_NE(std::string(e.what()).find("vmm_platform"), std::string::npos) << e.what();
+        }
+    });
+}
+
+// Takes netlink's netfilter protocol away from this process, as a kernel
+// without nf_tables does: socket() fails with EPROTONOSUPPORT.
+void forbid_netfilter_netlink() {
+    scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+    ASSERT_NE(filter, nullptr);
+    ASSERT_EQ(
+        seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPROTONOSUPPORT), SCMP_SYS(socket), 2,
+                         SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_NETFILTER)),
+        0);
+    ASSERT_EQ(seccomp_load(filter), 0);
+    seccomp_release(filter);
+}
+
+// libnftables exit()s the process when it cannot open its socket: in vmd that
+// would end the supervisor. In the namespace's child, an exit shows as a
+// failed body (status 3, nft's own code), not as the HostError expected.
+TEST(BridgeFilterTraffic, AKernelWithoutNftablesIsAnErrorNotTheProcessEnding) {
+    IN_FRESH_NETNS({
+        forbid_netfilter_netlink();
+        try {
+            Nftables nft;
+            nft.run(table_commands(config(), {}));
+            ADD_FAILURE() << "nftables ran without its netlink socket";
+        } catch (const base::HostError& e) {
+            EXPECT_NE(std::string(e.what()).find("nf_tables"), std::string::npos) << e.what();
         }
     });
 }
