@@ -21,13 +21,19 @@
 CXX      := g++-12
 CXXSTD   := -std=c++20
 WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
+# Host networking (net/: rtnetlink through libnl-route-3, nftables through
+# libnftables) and the seed builder's YAML (yaml-cpp): linked into the tests
+# and the supervisor, never into the vmm, which uses none of them.
+HOSTNET_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0)
+# libseccomp: a test takes netlink away to show nftables' absence reported.
+HOSTNET_LDLIBS := $(shell pkg-config --libs libnl-route-3.0 libnftables yaml-cpp libseccomp)
 CXXFLAGS := $(CXXSTD) $(WARN) -O2 -g -MMD -MP -I. -D_GNU_SOURCE
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # -Wno-tsan: TSan does not model atomic_thread_fence. The virtqueue's fences
 # order guest-memory accesses against the guest's vCPUs, which TSan cannot see
 # anyway; no host thread synchronises through them.
 TSANFLAGS := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
-LDLIBS   := -levent_core -levent_extra -luring -lpthread
+LDLIBS   := -levent_core -levent_extra -luring -lpthread $(HOSTNET_LDLIBS)
 # The vmm is one static PIE (its address space still randomised): shared
 # libraries cost each VMM process the pages it touches in each of them, spread
 # over their whole text (libc alone ~0.8 MiB resident, ld.so and libevent
@@ -76,7 +82,7 @@ CORE_TSAN_LIB := $(B)/tsan/obj/libcore.a
 
 # The supervisor (vmd): its library like CORE_LIB, its programs, and its host
 # tests, which run the real vmd against a stand-in for the vmm process.
-SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/metering supervisor/vmd
+SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/metering supervisor/seed supervisor/vmd
 SUPERVISOR_MAINS := supervisor/vmd/main.cpp
 SUPERVISOR_SRCS  := $(filter-out $(SUPERVISOR_MAINS),$(wildcard $(addsuffix /*.cpp,$(SUPERVISOR_DIRS))))
 SUPERVISOR_LIB     := $(B)/obj/libsupervisor.a
@@ -107,6 +113,8 @@ FUZZ_DEPS_kernel_loader_fuzz := $(wildcard boot/*.cpp) base/guest_memory.cpp bas
 FUZZ_DEPS_vmm_config_fuzz := vmm/config.cpp base/error.cpp
 FUZZ_DEPS_api_request_fuzz := vmm/api_request.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_DEPS_seed_user_data_fuzz := supervisor/seed/nocloud.cpp net/ipv4.cpp net/mac.cpp base/error.cpp
+FUZZ_LIBS_seed_user_data_fuzz := -lyaml-cpp
 FUZZ_SECONDS ?= 300
 fuzz_deps = $(or $(FUZZ_DEPS_$(1)),$(FUZZ_DEPS))
 
@@ -135,6 +143,8 @@ $(B)/san/obj/%.o: %.cpp
 $(B)/tsan/obj/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(TSANFLAGS) -O1 -c $< -o $@
+
+$(B)/obj/net/%.o $(B)/san/obj/net/%.o $(B)/tsan/obj/net/%.o: CXXFLAGS += $(HOSTNET_CFLAGS)
 
 $(CORE_LIB): $(call obj,$(CORE_SRCS))
 	@mkdir -p $(@D)
@@ -189,7 +199,7 @@ $(B)/bin/unit-tests-tsan: $(call tsanobj,$(TSAN_UNIT_SRCS)) $(CORE_TSAN_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(TSANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
+$(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 

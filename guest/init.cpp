@@ -8,13 +8,20 @@
 //
 // The NoCloud seed is read from a vfat filesystem labelled "cidata". Of its
 // YAML files init reads only this subset, one item per line:
-//   meta-data:       local-hostname: NAME
+//   meta-data:       instance-id: ID, local-hostname: NAME
 //   user-data:       #cloud-config, then `hostname: NAME` and
-//                    `ssh_authorized_keys:` followed by `  - KEY` lines
+//                    `ssh_authorized_keys:` followed by `  - KEY` lines; or a
+//                    MIME multipart message whose text/x-shellscript parts
+//                    run once per instance id, in the background once sshd
+//                    is up (output in /var/log/user-data.log); or a script
 //   network-config:  the first `addresses:` item (`[A/N]` or `- A/N`) and
-//                    `gateway4: G` (or `gateway: G`), applied to eth0
+//                    `gateway4: G` (or `gateway: G`), applied to the first
+//                    interface matching `name: PATTERN` (and `macaddress:`
+//                    when given), else to eth0
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <linux/input.h>
 #include <linux/reboot.h>
 #include <netinet/in.h>
@@ -205,6 +212,92 @@ void write_text(const std::string& path, const std::string& text, mode_t mode) {
     }
 }
 
+// The interface network-config's `match:` names: the first (by name) whose
+// name matches the glob and whose MAC is `mac` when one is given.
+std::string matching_nic(const std::string& pattern, const std::string& mac) {
+    std::vector<std::string> names;
+    if (DIR* dir = opendir("/sys/class/net")) {
+        while (dirent* e = readdir(dir)) {
+            names.push_back(e->d_name);
+        }
+        closedir(dir);
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        std::string address = trim(read_file("/sys/class/net/" + name + "/address"));
+        std::transform(address.begin(), address.end(), address.begin(), ::tolower);
+        std::string wanted = mac;
+        std::transform(wanted.begin(), wanted.end(), wanted.begin(), ::tolower);
+        if (name != "lo" && name[0] != '.' && fnmatch(pattern.c_str(), name.c_str(), 0) == 0 &&
+            (wanted.empty() || address == wanted)) {
+            return name;
+        }
+    }
+    return "";
+}
+
+// The bodies of a MIME multipart message's parts whose Content-Type is `type`.
+std::vector<std::string> mime_parts(const std::string& text, const std::string& type) {
+    std::vector<std::string> bodies;
+    const size_t at = text.find("boundary=");
+    if (at == std::string::npos) {
+        return bodies;
+    }
+    std::string boundary = text.substr(at + 9, text.find('\n', at) - at - 9);
+    boundary = trim(boundary.substr(0, boundary.find(';')));
+    const std::string delimiter = "\n--" + boundary;
+    for (size_t part = text.find(delimiter); part != std::string::npos;) {
+        const size_t start = text.find('\n', part + 1) + 1;
+        const size_t next = text.find(delimiter, start);
+        const size_t headers_end = text.find("\n\n", start);
+        if (start == 0 || next == std::string::npos || headers_end == std::string::npos ||
+            headers_end > next) {
+            break;
+        }
+        if (text.substr(start, headers_end - start).find("Content-Type: " + type) !=
+            std::string::npos) {
+            // The line break before the delimiter belongs to it.
+            bodies.push_back(text.substr(headers_end + 2, next - headers_end - 2) + "\n");
+        }
+        part = next;
+    }
+    return bodies;
+}
+
+// User-data scripts, kept by apply_seed to run once sshd is up.
+std::vector<std::string> user_scripts;
+std::string instance_id;
+
+// Runs each script in the background, once per instance id (as cloud-init's
+// scripts-user does): a marker on the root disk remembers it across reboots.
+void run_user_scripts() {
+    const std::string marker = "/var/lib/nocloud/scripts-done-" + instance_id;
+    if (user_scripts.empty() || instance_id.empty() || access(marker.c_str(), F_OK) == 0) {
+        return;
+    }
+    mkdir("/var/lib", 0755);
+    mkdir("/var/lib/nocloud", 0755);
+    write_text(marker, "", 0644);
+    mkdir("/run/user-data", 0700);
+    for (size_t i = 0; i < user_scripts.size(); ++i) {
+        const std::string path = "/run/user-data/script-" + std::to_string(i);
+        write_text(path, user_scripts[i], 0700);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            reset_signals();
+            setsid();
+            const int out = open("/var/log/user-data.log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (out >= 0) {
+                dup2(out, 1);
+                dup2(out, 2);
+            }
+            execl(path.c_str(), path.c_str(), nullptr);
+            _exit(127);
+        }
+        log("user-data script " + std::to_string(i) + " started");
+    }
+}
+
 void apply_seed() {
     std::string hostname = "guest";
     const std::string dev = find_seed_device();
@@ -221,6 +314,11 @@ void apply_seed() {
         if (auto h = yaml_value(meta, "local-hostname"); !h.empty()) {
             hostname = h;
         }
+        instance_id = yaml_value(meta, "instance-id");
+        user_scripts = mime_parts(user, "text/x-shellscript");
+        if (user.rfind("#!", 0) == 0) {
+            user_scripts.push_back(user);
+        }
         if (auto h = yaml_value(user, "hostname"); !h.empty()) {
             hostname = h;
         }
@@ -236,10 +334,16 @@ void apply_seed() {
         if (gateway.empty()) {
             gateway = yaml_value(net, "gateway");
         }
-        if (!addresses.empty()) {
-            run({"/sbin/ip", "link", "set", "eth0", "up"});
-            if (run({"/sbin/ip", "addr", "add", addresses.front(), "dev", "eth0"}) != 0) {
-                log("cannot set address " + addresses.front() + " on eth0");
+        std::string nic = "eth0";
+        if (const std::string pattern = yaml_value(net, "name"); !pattern.empty()) {
+            nic = matching_nic(pattern, yaml_value(net, "macaddress"));
+        }
+        if (!addresses.empty() && nic.empty()) {
+            log("no interface matches network-config's match: not configured");
+        } else if (!addresses.empty()) {
+            run({"/sbin/ip", "link", "set", nic, "up"});
+            if (run({"/sbin/ip", "addr", "add", addresses.front(), "dev", nic}) != 0) {
+                log("cannot set address " + addresses.front() + " on " + nic);
             }
             if (!gateway.empty()) {
                 run({"/sbin/ip", "route", "add", "default", "via", gateway});
@@ -248,7 +352,9 @@ void apply_seed() {
         umount("/run/cidata");
         log("seed " + dev + " applied: hostname " + hostname + ", " +
             std::to_string(std::count(keys.begin(), keys.end(), '\n')) + " ssh key(s)" +
-            (addresses.empty() ? "" : ", eth0 " + addresses.front()));
+            (addresses.empty() || nic.empty() ? "" : ", " + nic + " " + addresses.front()) +
+            (user_scripts.empty() ? ""
+                                  : ", " + std::to_string(user_scripts.size()) + " script(s)"));
     }
     if (sethostname(hostname.data(), hostname.size()) != 0) {
         log("sethostname: " + std::string(std::strerror(errno)));
@@ -395,6 +501,7 @@ int main() {
     if (!wait_for_listener(22, 10)) {
         log("dropbear is not listening on port 22 after 10 s");
     }
+    run_user_scripts();
     pid_t shell = spawn_console_shell();
     time_t shell_started = time(nullptr);
     progress(boot_progress::kReady);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "net/mac.h"
 #include "x86/layout.h"
 
 namespace vmm {
@@ -388,29 +389,12 @@ void validate(const VmConfig& config) {
 }
 
 std::array<std::uint8_t, 6> default_mac(const std::string& vm_id, std::size_t index) {
-    // FNV-1a over the id and the index: stable across restarts of one VM.
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    auto mix = [&h](std::uint8_t byte) {
-        h ^= byte;
-        h *= 0x100000001b3ull;
-    };
-    for (char ch : vm_id) {
-        mix(static_cast<std::uint8_t>(ch));
-    }
-    mix(0);
-    mix(static_cast<std::uint8_t>(index));
-    std::array<std::uint8_t, 6> mac{0x02};  // locally administered, unicast
-    for (int i = 1; i < 6; ++i) {
-        mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
-    }
-    return mac;
+    // The same derivation vmd uses for an instance's filter (net/mac.h).
+    return net::instance_mac(vm_id, index);
 }
 
 std::string format_mac(const std::array<std::uint8_t, 6>& mac) {
-    char text[18];
-    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
-                  mac[3], mac[4], mac[5]);
-    return text;
+    return net::format_mac(mac);
 }
 
 }  // namespace vmm
