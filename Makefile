@@ -110,7 +110,7 @@ FUZZ_DEPS_overlay_disk_fuzz := storage/overlay_disk.cpp storage/cluster_map.cpp 
              storage/raw_disk.cpp storage/disk.cpp base/io_ring.cpp base/error.cpp
 FUZZ_LIBS_overlay_disk_fuzz := -luring
 FUZZ_DEPS_kernel_loader_fuzz := $(wildcard boot/*.cpp) base/guest_memory.cpp base/error.cpp
-FUZZ_DEPS_vmm_config_fuzz := vmm/config.cpp base/error.cpp
+FUZZ_DEPS_vmm_config_fuzz := vmm/config.cpp net/mac.cpp base/error.cpp
 FUZZ_DEPS_api_request_fuzz := vmm/api_request.cpp
 FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_DEPS_seed_user_data_fuzz := supervisor/seed/nocloud.cpp net/ipv4.cpp net/mac.cpp base/error.cpp
