@@ -51,6 +51,11 @@ sanobj = $(patsubst %.cpp,$(B)/san/obj/%.o,$(1))
 CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
 
+# vmctl: its code as a library too, so that the unit tests drive its command line.
+VMCTL_SRCS    := $(filter-out supervisor/vmctl/main.cpp,$(wildcard supervisor/vmctl/*.cpp))
+VMCTL_LIB     := $(B)/obj/libvmctl.a
+VMCTL_SAN_LIB := $(B)/san/obj/libvmctl.a
+
 # libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
 # code it exercises.
 FUZZ_CXX  := clang++-14
@@ -61,7 +66,8 @@ FUZZERS   := $(patsubst tests/fuzz/%.cpp,$(B)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
-            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench
+            $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench \
+            $(B)/bin/vmctl
 
 .PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
@@ -82,6 +88,18 @@ $(CORE_SAN_LIB): $(call sanobj,$(CORE_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(VMCTL_LIB): $(call obj,$(VMCTL_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(VMCTL_SAN_LIB): $(call sanobj,$(VMCTL_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/vmctl: $(call obj,supervisor/vmctl/main.cpp) $(VMCTL_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ -lcpp-httplib
+
 $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(VMM_LDFLAGS) -o $@ $^ $(VMM_LDLIBS) 2>$@.link-log || \
@@ -89,11 +107,11 @@ $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@grep -v $(LD_NSS_NOISE) $@.link-log >&2 || true
 	@rm -f $@.link-log
 
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(CORE_LIB)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(VMCTL_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(CORE_SAN_LIB)
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(VMCTL_SAN_LIB) $(CORE_SAN_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
