@@ -35,6 +35,10 @@ LD_NSS_NOISE := -e 'in statically linked applications requires at runtime' \
                 -e 'in function .\(test_for_getaddrinfo_hacks\|evutil_getaddrinfo_common_\).:$$'
 # Tests talk to the control API with cpp-httplib's client.
 GTEST    := -lgtest -lgtest_main -lcpp-httplib
+# Debian builds libcpp-httplib with TLS and compression, which change its
+# classes' layout: code that includes httplib.h (tests, vmd) must see the
+# same macros.
+HTTPLIB_CFLAGS := $(shell pkg-config --cflags cpp-httplib 2>/dev/null)
 
 B := build
 
@@ -50,6 +54,21 @@ sanobj = $(patsubst %.cpp,$(B)/san/obj/%.o,$(1))
 
 CORE_LIB     := $(B)/obj/libcore.a
 CORE_SAN_LIB := $(B)/san/obj/libcore.a
+
+# The supervisor (vmd): its library like CORE_LIB, its programs, and its host
+# tests, which run the real vmd against a stand-in for the vmm process.
+SUPERVISOR_DIRS  := supervisor/store supervisor/lifecycle supervisor/vmd
+SUPERVISOR_MAINS := supervisor/vmd/main.cpp
+SUPERVISOR_SRCS  := $(filter-out $(SUPERVISOR_MAINS),$(wildcard $(addsuffix /*.cpp,$(SUPERVISOR_DIRS))))
+SUPERVISOR_LIB     := $(B)/obj/libsupervisor.a
+SUPERVISOR_SAN_LIB := $(B)/san/obj/libsupervisor.a
+# sd_notify comes from libsystemd where it is installed; without it vmd
+# still runs (systemd's Type=simple).
+HAVE_LIBSYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo yes)
+SUPERVISOR_LDLIBS := -lsqlite3 -lcpp-httplib $(if $(HAVE_LIBSYSTEMD),-lsystemd)
+$(B)/obj/supervisor/vmd/main.o: CXXFLAGS += $(if $(HAVE_LIBSYSTEMD),-DVMD_HAVE_LIBSYSTEMD)
+SUPERVISOR_TEST_SRCS := $(wildcard tests/supervisor/*.cpp)
+FAKE_VMM_SRCS := $(wildcard tests/support/fake_vmm*.cpp)
 
 # vmctl: its code as a library too, so that the unit tests drive its command line.
 VMCTL_SRCS    := $(filter-out supervisor/vmctl/main.cpp,$(wildcard supervisor/vmctl/*.cpp))
@@ -67,10 +86,16 @@ FUZZ_SECONDS ?= 300
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/integration-tests \
             $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench \
+            $(if $(wildcard $(SUPERVISOR_MAINS)),$(B)/bin/vmd) \
+            $(if $(SUPERVISOR_TEST_SRCS),$(B)/bin/supervisor-tests) \
+            $(if $(FAKE_VMM_SRCS),$(B)/bin/fake-vmm) \
             $(B)/bin/vmctl
 
 .PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
+
+$(B)/obj/tests/%.o $(B)/san/obj/tests/%.o $(B)/obj/supervisor/%.o $(B)/san/obj/supervisor/%.o: \
+    CXXFLAGS += $(HTTPLIB_CFLAGS)
 
 $(B)/obj/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -107,13 +132,35 @@ $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@grep -v $(LD_NSS_NOISE) $@.link-log >&2 || true
 	@rm -f $@.link-log
 
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(VMCTL_LIB) $(CORE_LIB)
+$(SUPERVISOR_LIB): $(call obj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SUPERVISOR_SAN_LIB): $(call sanobj,$(SUPERVISOR_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/vmd: $(call obj,$(SUPERVISOR_MAINS)) $(SUPERVISOR_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(SUPERVISOR_LDLIBS) $(LDLIBS)
+
+# The stand-in for a whole vmm process in the supervisor's host tests.
+$(B)/bin/fake-vmm: $(call obj,$(FAKE_VMM_SRCS)) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(VMCTL_SAN_LIB) $(CORE_SAN_LIB)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(VMCTL_LIB) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
+
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(VMCTL_SAN_LIB) $(SUPERVISOR_SAN_LIB) \
+                               $(CORE_SAN_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
 
 $(B)/bin/integration-tests: $(call obj,$(INTEG_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
