@@ -149,7 +149,8 @@ $(B)/bin/fake-vmm: $(call obj,$(FAKE_VMM_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB)
+# It runs build/bin/vmd and build/bin/fake-vmm: building it builds them.
+$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB) | $(B)/bin/vmd $(B)/bin/fake-vmm
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 

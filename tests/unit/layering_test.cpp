@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 // other. guest/ holds the ABI shared with the test image (boot progress
 // codes): anyone may include it.
 const std::map<std::string, int> kRank = {
-    {"base", 0},    {"x86", 1},     {"storage", 2}, {"net", 2},        {"boot", 2},
+    {"base", 0},     {"x86", 1},     {"storage", 2}, {"net", 2},        {"boot", 2},
     {"firmware", 2}, {"devices", 3}, {"vmm", 4},     {"supervisor", 5},
 };
 
@@ -57,8 +57,8 @@ TEST(Layering, NoFolderIncludesOneAboveIt) {
                     continue;  // not a project folder
                 }
                 EXPECT_TRUE(target == folder || it->second < rank)
-                    << entry.path().string() << ":" << n << " (" << folder
-                    << ") includes " << target << "/, which is not below it";
+                    << entry.path().string() << ":" << n << " (" << folder << ") includes "
+                    << target << "/, which is not below it";
             }
         }
     }

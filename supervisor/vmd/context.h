@@ -1,0 +1,31 @@
+#pragma once
+// What vmd's parts share: its settings, its files, its loop, its store and
+// its helpers. Owned by the Daemon; everything here is used on the loop's
+// thread (the helpers hand work to their own threads themselves).
+
+#include "supervisor/store/sqlite.h"
+#include "supervisor/vmd/cgroup.h"
+#include "supervisor/vmd/event_loop.h"
+#include "supervisor/vmd/layout.h"
+#include "supervisor/vmd/options.h"
+#include "supervisor/vmd/vmm_client.h"
+#include "supervisor/vmd/workers.h"
+
+namespace supervisor::vmd {
+
+struct Context {
+    const Options& options;
+    Layout layout;
+    EventLoop& loop;
+    store::Database& db;
+    Workers& workers;
+    VmmClient& vmm;
+    const CgroupRoot& cgroups;
+};
+
+// Test hook: vmd SIGKILLs itself when it reaches the named point and the
+// environment variable VMD_TEST_CRASH_AT names it, so that the host tests
+// can crash it at an exact step of an action.
+void crash_point(const char* name);
+
+}  // namespace supervisor::vmd

@@ -1,0 +1,981 @@
+#include "supervisor/vmd/supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/error.h"
+#include "supervisor/store/attachments.h"
+#include "supervisor/store/images.h"
+#include "supervisor/store/instances.h"
+#include "supervisor/store/processes.h"
+#include "supervisor/store/volumes.h"
+#include "supervisor/vmd/clock.h"
+#include "supervisor/vmd/console_log.h"
+#include "supervisor/vmd/disk_copy.h"
+#include "supervisor/vmd/events_file.h"
+#include "supervisor/vmd/files.h"
+#include "supervisor/vmd/log.h"
+#include "supervisor/vmd/process.h"
+#include "supervisor/vmd/vmm_config.h"
+
+namespace supervisor::vmd {
+
+using lifecycle::Cause;
+using lifecycle::CauseKind;
+using lifecycle::Effect;
+using lifecycle::Outcome;
+using lifecycle::State;
+using lifecycle::TimerChange;
+
+namespace {
+
+State state_of(const store::InstanceRecord& r) {
+    auto s = lifecycle::parse_state(r.state);
+    if (!s) {
+        throw base::InternalError("instance " + r.id + " has an unknown state '" + r.state + "'");
+    }
+    return *s;
+}
+
+std::string label(const store::InstanceRecord& r) {
+    return r.name == r.id ? r.id : r.id + " (" + r.name + ")";
+}
+
+// Adds a `disk-error` event to the instance's per-disk list.
+void merge_disk_error(store::InstanceRecord& r, const nlohmann::json& event) {
+    nlohmann::json list = nlohmann::json::parse(r.disk_errors, nullptr, false);
+    if (!list.is_array()) {
+        list = nlohmann::json::array();
+    }
+    const std::string disk = event.value("disk", "?");
+    nlohmann::json entry{{"disk", disk},
+                         {"op", event.value("op", "?")},
+                         {"error", event.value("error", "?")},
+                         {"count", event.value("errors", 1)},
+                         {"last_at", rfc3339(event.value("time", now_ms()))}};
+    bool found = false;
+    for (auto& e : list) {
+        if (e.value("disk", "") == disk) {
+            e = entry;
+            found = true;
+        }
+    }
+    if (!found) {
+        list.push_back(entry);
+    }
+    r.disk_errors = list.dump();
+}
+
+constexpr int kCgroupRemoveAttempts = 50;
+
+}  // namespace
+
+Supervisor::Supervisor(Context& context) : ctx_(context) {
+    inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!inotify_.valid()) {
+        base::throw_errno("inotify for the vmms' events files");
+    }
+    inotify_watch_ =
+        std::make_unique<EventLoop::Watch>(ctx_.loop, inotify_.get(), [this] { on_inotify(); });
+}
+
+Supervisor::~Supervisor() = default;
+
+lifecycle::Settings Supervisor::settings_for(const store::InstanceRecord& r) const {
+    return {static_cast<int>(r.boot_timeout_s), ctx_.options.kill_grace_s};
+}
+
+Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutation& extra) {
+    store::Transaction tx(ctx_.db);
+    auto found = store::instances::get(ctx_.db, id);
+    if (!found) {
+        throw base::InternalError("no instance " + id);
+    }
+    store::InstanceRecord& r = *found;
+    const State from = state_of(r);
+    const Outcome o = lifecycle::transition(from, cause, settings_for(r));
+    if (o.refused()) {
+        return o;
+    }
+    const auto now = now_ms();
+    r.state = lifecycle::name(o.to);
+    if (cause.kind == CauseKind::kStop || cause.kind == CauseKind::kReboot) {
+        r.last_error.reset();
+    }
+    const bool spawns = std::count(o.effects.begin(), o.effects.end(), Effect::kSpawn) > 0;
+    if (spawns) {
+        r.starts += 1;
+        r.started_at = now;
+        r.ready_at.reset();
+        r.stopped_at.reset();
+        r.reason.reset();
+        r.last_error.reset();
+        r.disk_errors = "[]";
+        // What a restarted vmd needs to find the process: its cgroup and
+        // where its events begin, before it exists.
+        store::ProcessRecord p;
+        p.instance = id;
+        p.start_no = r.starts;
+        p.cgroup = ctx_.cgroups.child_path(id);
+        p.events_offset = std::max<std::int64_t>(0, file_size(ctx_.layout.events(id)));
+        p.spawned_at = now;
+        store::processes::insert(ctx_.db, p);
+    }
+    if (o.kind == Outcome::Kind::kChanged) {
+        switch (o.to) {
+            case State::kRunning:
+                if (from == State::kStopping) {
+                    r.last_error = o.message;
+                } else {
+                    r.ready_at = now;
+                }
+                break;
+            case State::kFailed:
+                r.reason = o.message;
+                r.stopped_at = now;
+                break;
+            case State::kStopped:
+                r.stopped_at = now;
+                break;
+            case State::kTerminated:
+                r.terminated_at = now;
+                break;
+            default:
+                break;
+        }
+    }
+    switch (o.timer.op) {
+        case TimerChange::Op::kKeep:
+            break;
+        case TimerChange::Op::kClear:
+            r.deadline.reset();
+            r.action.reset();
+            break;
+        case TimerChange::Op::kSet:
+            r.deadline = now + std::int64_t{o.timer.seconds} * 1000;
+            r.action = nlohmann::json{{"timer", lifecycle::name(o.timer.kind)},
+                                      {"cause", lifecycle::name(cause.kind)},
+                                      {"force", cause.force},
+                                      {"timeout_s", cause.timeout_s}}
+                           .dump();
+            break;
+    }
+    if (extra) {
+        extra(r);
+    }
+    store::instances::update(ctx_.db, r);
+    tx.commit();
+
+    if (o.kind == Outcome::Kind::kChanged) {
+        std::string line = "instance " + label(r) + ": " + lifecycle::name(from) + " -> " +
+                           lifecycle::name(o.to) + " (" + lifecycle::name(cause.kind) + ")";
+        if (!o.message.empty()) {
+            line += ": " + o.message;
+        }
+        log_line(line);
+    }
+    if (o.timer.op != TimerChange::Op::kKeep) {
+        arm_deadline(r);
+    }
+    notify_waiters(id, from, o.to, r);
+    act(r, o, cause);
+    return o;
+}
+
+void Supervisor::act(const store::InstanceRecord& r, const Outcome& o, const Cause&) {
+    for (Effect e : o.effects) {
+        switch (e) {
+            case Effect::kSpawn:
+                launch(r.id);
+                break;
+            case Effect::kPowerButton:
+                press(r.id, "power-button");
+                break;
+            case Effect::kCtrlAltDel:
+                press(r.id, "ctrl-alt-del");
+                break;
+            case Effect::kHardReset:
+                press(r.id, "reboot");
+                break;
+            case Effect::kSigterm:
+                signal(r.id, SIGTERM);
+                break;
+            case Effect::kSigkill:
+                signal(r.id, SIGKILL);
+                break;
+            case Effect::kRelease:
+                release(r.id);
+                break;
+        }
+    }
+    if (o.to == State::kTerminating && live_.count(r.id) == 0) {
+        teardown(r.id);
+    }
+}
+
+void Supervisor::prepare(const std::string& id) {
+    auto r = store::instances::get(ctx_.db, id);
+    if (!r || state_of(*r) != State::kPending) {
+        return;
+    }
+    if (!r->persistent) {
+        apply(id, Cause(CauseKind::kFilesReady));
+        return;
+    }
+    auto image = store::images::get(ctx_.db, r->image);
+    if (!image || image->state != "available" || !r->boot_volume) {
+        Cause c(CauseKind::kStartFailed);
+        c.detail = "its image " + r->image + " is not available";
+        apply(id, c);
+        return;
+    }
+    const std::string src = ctx_.layout.image_disk(image->id);
+    const std::string dst = ctx_.layout.volume_file(*r->boot_volume);
+    const std::int64_t size = image->size_bytes;
+    auto error = std::make_shared<std::string>();
+    auto cancelled = std::make_shared<bool>(false);
+    log_line("instance " + label(*r) + ": copying image " + image->id + " into boot volume " +
+             *r->boot_volume);
+    copies_[id] = ctx_.workers.run(
+        [src, dst, size, error, cancelled](const std::atomic<bool>& cancel) {
+            try {
+                base::Fd in(open(src.c_str(), O_RDONLY | O_CLOEXEC));
+                if (!in.valid()) {
+                    base::throw_errno("cannot open " + src);
+                }
+                base::Fd out(open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+                if (!out.valid()) {
+                    base::throw_errno("cannot create " + dst);
+                }
+                bool crashed_halfway = false;
+                const auto result = copy_disk(
+                    in.get(), out.get(), size,
+                    [&](std::int64_t done) {
+                        if (!crashed_halfway && done >= size / 2) {
+                            crashed_halfway = true;
+                            crash_point("boot-volume-copy-halfway");
+                        }
+                    },
+                    cancel);
+                *cancelled = result.cancelled;
+            } catch (const base::Error& e) {
+                *error = e.what();
+            }
+        },
+        [this, id, error, cancelled] {
+            copies_.erase(id);
+            auto now = store::instances::get(ctx_.db, id);
+            if (!now) {
+                return;
+            }
+            if (state_of(*now) == State::kTerminating) {
+                teardown(id);
+                return;
+            }
+            if (*cancelled) {
+                return;
+            }
+            const std::string volume = now->boot_volume.value_or("");
+            if (!error->empty()) {
+                Cause c(CauseKind::kStartFailed);
+                c.detail = "cannot copy the image into the boot volume: " + *error;
+                apply(id, c, [&](store::InstanceRecord&) {
+                    if (auto v = store::volumes::get(ctx_.db, volume)) {
+                        v->state = "failed";
+                        v->reason = *error;
+                        store::volumes::update(ctx_.db, *v);
+                    }
+                });
+                return;
+            }
+            apply(id, Cause(CauseKind::kFilesReady), [&](store::InstanceRecord&) {
+                if (auto v = store::volumes::get(ctx_.db, volume); v && v->state == "creating") {
+                    v->state = "available";
+                    store::volumes::update(ctx_.db, *v);
+                }
+            });
+        });
+}
+
+void Supervisor::launch(const std::string& id) {
+    const auto r = store::instances::get(ctx_.db, id);
+    auto process = store::processes::live_of(ctx_.db, id);
+    if (!r || !process) {
+        throw base::InternalError("launch of " + id + " without its process row");
+    }
+    try {
+        const auto image = store::images::get(ctx_.db, r->image);
+        if (!image || image->state != "available") {
+            throw base::InvalidInput("its image " + r->image + " is not available");
+        }
+        std::vector<std::string> volumes;
+        for (const auto& a : store::attachments::of_instance(ctx_.db, id)) {
+            if (a.volume == r->boot_volume) {
+                continue;
+            }
+            const auto v = store::volumes::get(ctx_.db, a.volume);
+            if (!v || v->state != "available") {
+                throw base::InvalidInput("volume " + a.volume + " is not available");
+            }
+            volumes.push_back(a.volume);
+        }
+        if (r->persistent) {
+            const auto boot = store::volumes::get(ctx_.db, r->boot_volume.value_or(""));
+            if (!boot || boot->state != "available") {
+                throw base::InvalidInput("its boot volume " + r->boot_volume.value_or("?") +
+                                         " is not available (terminate the instance)");
+            }
+        }
+        const std::string dir = ctx_.layout.instance_dir(id);
+        ensure_dir(dir, 0700);
+        ensure_dir(ctx_.layout.sockets_dir(), 0700);
+        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options};
+        write_file_atomically(ctx_.layout.vmm_config(id), vmm_config(inputs).dump(2) + "\n", 0600);
+        touch(ctx_.layout.events(id));
+        unlink(ctx_.layout.api_socket(id).c_str());
+        append_to_file(ctx_.layout.console(id), "-- vmd: start " + std::to_string(r->starts) +
+                                                    " at " + rfc3339(now_ms()) + " --\n");
+        if (const std::int64_t dropped =
+                trim_console_log(ctx_.layout.console(id), ctx_.options.console_max_bytes);
+            dropped > 0) {
+            store::Transaction tx(ctx_.db);
+            auto now = store::instances::get(ctx_.db, id);
+            now->console_dropped += dropped;
+            store::instances::update(ctx_.db, *now);
+            tx.commit();
+        }
+        CgroupLimits limits;
+        limits.memory_max_bytes = (r->memory_mib + ctx_.options.vmm_overhead_mib) << 20;
+        limits.cpu_weight = std::min<std::int64_t>(10000, 100 * r->vcpus);
+        limits.pids_max = 64 + r->vcpus;
+        base::Fd cgroup = ctx_.cgroups.create_child(id, limits);
+        SpawnRequest request;
+        request.argv = {ctx_.options.vmm, "--config", ctx_.layout.vmm_config(id)};
+        request.env = {"TMPDIR=" + dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+        request.cgroup_fd = cgroup.get();
+        request.cwd = dir;
+        request.output_path = ctx_.layout.vmm_log(id);
+        exit_statuses_.erase(id);
+        Spawned spawned = spawn_into_cgroup(request);
+        crash_point("spawned-before-commit");
+        {
+            store::Transaction tx(ctx_.db);
+            process->pid = spawned.pid;
+            process->start_time = spawned.start_time;
+            store::processes::update(ctx_.db, *process);
+            tx.commit();
+        }
+        log_line("instance " + label(*r) + ": vmm pid " + std::to_string(spawned.pid) +
+                 " started in cgroup " + process->cgroup);
+        watch_process(id, process->id, spawned.pid, std::move(spawned.pidfd), true);
+        if (r->ready_probe == "none") {
+            apply(id, Cause(CauseKind::kReady));
+        }
+    } catch (const base::Error& e) {
+        Cause c(CauseKind::kStartFailed);
+        c.detail = e.what();
+        apply(id, c, [&](store::InstanceRecord&) {
+            auto p = store::processes::get(ctx_.db, process->id);
+            if (p && !p->exited_at) {
+                p->exited_at = now_ms();
+                p->exit_detail = e.what();
+                store::processes::update(ctx_.db, *p);
+            }
+        });
+    }
+}
+
+void Supervisor::press(const std::string& id, const std::string& action) {
+    if (live_.count(id) == 0) {
+        return;
+    }
+    ctx_.vmm.act(ctx_.layout.api_socket(id), action, [id, action](const std::string& error) {
+        if (!error.empty()) {
+            log_line("instance " + id + ": " + action + " failed: " + error);
+        }
+    });
+}
+
+void Supervisor::signal(const std::string& id, int sig) {
+    auto it = live_.find(id);
+    if (it == live_.end()) {
+        return;
+    }
+    if (pidfd_signal(it->second.pidfd.get(), sig)) {
+        log_line("instance " + id + ": sent " + (sig == SIGKILL ? "SIGKILL" : "SIGTERM") +
+                 " to vmm pid " + std::to_string(it->second.pid));
+    }
+}
+
+void Supervisor::release(const std::string& id) {
+    if (auto it = live_.find(id); it != live_.end()) {
+        if (it->second.inotify_wd >= 0) {
+            inotify_rm_watch(inotify_.get(), it->second.inotify_wd);
+            watched_events_.erase(it->second.inotify_wd);
+        }
+        live_.erase(it);
+    }
+    exit_statuses_.erase(id);
+    unlink(ctx_.layout.api_socket(id).c_str());
+    unlink(ctx_.layout.vmm_config(id).c_str());
+    // An adopted vmm's exit may be seen a moment before its cgroup empties.
+    const std::string cgroup = ctx_.cgroups.child_path(id);
+    auto attempt = std::make_shared<int>(0);
+    auto timer = std::make_shared<std::unique_ptr<EventLoop::Timer>>();
+    auto try_remove = [this, id, cgroup, attempt, timer] {
+        // A later start may have made the cgroup anew: leave that one be.
+        if (store::processes::live_of(ctx_.db, id)) {
+            timer->reset();
+            return;
+        }
+        std::string error;
+        if (CgroupRoot::remove(cgroup, &error)) {
+            timer->reset();
+            return;
+        }
+        if (++*attempt >= kCgroupRemoveAttempts) {
+            log_line("instance " + id + ": " + error);
+            timer->reset();
+            return;
+        }
+        (*timer)->arm(std::chrono::milliseconds(100));
+    };
+    *timer = std::make_unique<EventLoop::Timer>(ctx_.loop, try_remove);
+    std::string error;
+    if (!CgroupRoot::remove(cgroup, &error)) {
+        (*timer)->arm(std::chrono::milliseconds(100));
+    } else {
+        timer->reset();
+    }
+}
+
+void Supervisor::teardown(const std::string& id) {
+    auto r = store::instances::get(ctx_.db, id);
+    if (!r || state_of(*r) != State::kTerminating || live_.count(id) != 0) {
+        return;
+    }
+    if (auto copy = copies_.find(id); copy != copies_.end()) {
+        copy->second->store(true);  // the copy's end comes back here
+        return;
+    }
+    std::optional<std::string> doomed;
+    apply(id, Cause(CauseKind::kTornDown), [&](store::InstanceRecord& rec) {
+        for (const auto& a : store::attachments::of_instance(ctx_.db, id)) {
+            store::attachments::remove(ctx_.db, a.volume);
+        }
+        if (rec.boot_volume) {
+            if (auto v = store::volumes::get(ctx_.db, *rec.boot_volume)) {
+                if (rec.keep_root && v->state == "available") {
+                    v->boot = false;
+                } else {
+                    v->state = "deleting";
+                    doomed = v->id;
+                }
+                store::volumes::update(ctx_.db, *v);
+            }
+        }
+    });
+    if (doomed) {
+        std::string error;
+        if (remove_path(ctx_.layout.volume_file(*doomed), &error)) {
+            store::Transaction tx(ctx_.db);
+            store::volumes::remove(ctx_.db, *doomed);
+            tx.commit();
+            log_line("instance " + label(*r) + ": boot volume " + *doomed + " deleted");
+        } else {
+            log_line("instance " + label(*r) + ": " + error);
+        }
+    }
+    unlink(ctx_.layout.vmm_config(id).c_str());
+    unlink(ctx_.layout.events(id).c_str());
+    unlink(ctx_.layout.api_socket(id).c_str());
+    CgroupRoot::remove(ctx_.cgroups.child_path(id));
+}
+
+void Supervisor::arm_deadline(const store::InstanceRecord& r) {
+    if (!r.deadline) {
+        deadlines_.erase(r.id);
+        return;
+    }
+    auto& timer = deadlines_[r.id];
+    if (!timer) {
+        const std::string id = r.id;
+        timer = std::make_unique<EventLoop::Timer>(ctx_.loop, [this, id] { on_deadline(id); });
+    }
+    timer->arm(std::chrono::milliseconds(std::max<std::int64_t>(0, *r.deadline - now_ms())));
+}
+
+void Supervisor::on_deadline(const std::string& id) {
+    auto r = store::instances::get(ctx_.db, id);
+    if (!r || !r->deadline) {
+        deadlines_.erase(id);
+        return;
+    }
+    if (*r->deadline > now_ms()) {
+        arm_deadline(*r);
+        return;
+    }
+    const nlohmann::json action = nlohmann::json::parse(r->action.value_or("{}"), nullptr, false);
+    const auto kind =
+        lifecycle::parse_timer_kind(action.is_object() ? action.value("timer", "") : std::string());
+    const std::int64_t expired = *r->deadline;
+    if (kind) {
+        Cause c(CauseKind::kBootTimeout);
+        switch (*kind) {
+            case lifecycle::TimerKind::kBoot:
+                break;
+            case lifecycle::TimerKind::kStop:
+                c = Cause(CauseKind::kStopTimeout);
+                c.force = action.value("force", false);
+                c.timeout_s = action.value("timeout_s", 0);
+                break;
+            case lifecycle::TimerKind::kKill:
+                c = Cause(CauseKind::kKillTimeout);
+                break;
+            case lifecycle::TimerKind::kSoftReboot:
+                c = Cause(CauseKind::kRebootTimeout);
+                break;
+        }
+        apply(id, c);
+    }
+    // A deadline that no transition replaced is spent.
+    r = store::instances::get(ctx_.db, id);
+    if (r && r->deadline == expired) {
+        store::Transaction tx(ctx_.db);
+        r->deadline.reset();
+        r->action.reset();
+        store::instances::update(ctx_.db, *r);
+        tx.commit();
+        deadlines_.erase(id);
+    }
+}
+
+void Supervisor::watch_process(const std::string& id, std::int64_t process_id, pid_t pid,
+                               base::Fd pidfd, bool own_child) {
+    Live& live = live_[id];
+    live.process_id = process_id;
+    live.pid = pid;
+    live.pidfd = std::move(pidfd);
+    live.own_child = own_child;
+    live.watch = std::make_unique<EventLoop::Watch>(ctx_.loop, live.pidfd.get(),
+                                                    [this, id] { on_process_exit(id); });
+    live.inotify_wd = inotify_add_watch(inotify_.get(), ctx_.layout.events(id).c_str(), IN_MODIFY);
+    if (live.inotify_wd >= 0) {
+        watched_events_[live.inotify_wd] = id;
+    }
+    read_events(id);
+}
+
+void Supervisor::on_inotify() {
+    alignas(inotify_event) char buffer[4096];
+    std::set<std::string> changed;
+    for (;;) {
+        const ssize_t n = read(inotify_.get(), buffer, sizeof buffer);
+        if (n <= 0) {
+            break;
+        }
+        for (ssize_t at = 0; at < n;) {
+            const auto* e = reinterpret_cast<const inotify_event*>(buffer + at);
+            if (auto it = watched_events_.find(e->wd); it != watched_events_.end()) {
+                changed.insert(it->second);
+            }
+            at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+        }
+    }
+    for (const auto& id : changed) {
+        if (live_.count(id) != 0) {
+            read_events(id);
+        }
+    }
+}
+
+void Supervisor::read_events(const std::string& id) {
+    auto process = store::processes::live_of(ctx_.db, id);
+    if (!process) {
+        return;
+    }
+    const std::string path = ctx_.layout.events(id);
+    std::int64_t committed = process->events_offset;
+    for (;;) {
+        const auto lines = read_event_lines(path, committed);
+        if (lines.empty()) {
+            return;
+        }
+        std::vector<Mutation> pending;
+        std::int64_t offset = committed;
+        const auto with_offset = [&](std::int64_t at) {
+            return [this, &pending, at, pid = process->id](store::InstanceRecord& r) {
+                for (auto& m : pending) {
+                    m(r);
+                }
+                pending.clear();
+                auto p = store::processes::get(ctx_.db, pid);
+                p->events_offset = at;
+                store::processes::update(ctx_.db, *p);
+            };
+        };
+        for (const auto& line : lines) {
+            offset = line.end_offset;
+            if (!line.event.is_object()) {
+                log_line("instance " + id + ": skipped a malformed line in " + path);
+                continue;
+            }
+            const std::string name = line.event.value("event", "");
+            if (name == "starting") {
+                pending.push_back([](store::InstanceRecord& r) { r.boots += 1; });
+            } else if (name == "disk-error") {
+                pending.push_back(
+                    [event = line.event](store::InstanceRecord& r) { merge_disk_error(r, event); });
+                log_line("instance " + id + ": disk error: " + line.event.dump());
+            } else if (name == "exit" && line.event.contains("status") &&
+                       line.event["status"].is_number_integer()) {
+                exit_statuses_[id] = line.event["status"].get<std::int64_t>();
+            } else if (name == "ready" || name == "rebooting" || name == "panic") {
+                const CauseKind kind = name == "ready"       ? CauseKind::kReady
+                                       : name == "rebooting" ? CauseKind::kRebootingEvent
+                                                             : CauseKind::kPanic;
+                apply(id, Cause(kind), with_offset(offset));
+                committed = offset;
+            }
+        }
+        if (offset > committed) {
+            store::Transaction tx(ctx_.db);
+            auto r = store::instances::get(ctx_.db, id);
+            with_offset(offset)(*r);
+            store::instances::update(ctx_.db, *r);
+            tx.commit();
+            committed = offset;
+        }
+    }
+}
+
+void Supervisor::on_process_exit(const std::string& id) {
+    auto it = live_.find(id);
+    if (it == live_.end()) {
+        return;
+    }
+    std::optional<ExitInfo> info;
+    if (it->second.own_child) {
+        info = reap_child(it->second.pidfd.get());
+    }
+    // Stop watching the pidfd at once: it stays readable.
+    it->second.watch.reset();
+    read_events(id);
+    Cause c(CauseKind::kExited);
+    if (info) {
+        c.exit_status = info->status;
+        c.exit_signal = info->signal;
+    } else if (auto s = exit_statuses_.find(id); s != exit_statuses_.end()) {
+        c.exit_status = static_cast<int>(s->second);
+    }
+    c.detail = last_line(ctx_.layout.vmm_log(id));
+    const auto process_id = it->second.process_id;
+    log_line("instance " + id + ": vmm pid " + std::to_string(it->second.pid) +
+             " ended: " + lifecycle::exit_meaning(c.exit_status, c.exit_signal));
+    apply(id, c, [&](store::InstanceRecord&) {
+        auto p = store::processes::get(ctx_.db, process_id);
+        p->exited_at = now_ms();
+        if (c.exit_status) {
+            p->exit_status = *c.exit_status;
+        }
+        if (c.exit_signal) {
+            p->exit_signal = *c.exit_signal;
+        }
+        p->exit_detail = c.detail;
+        store::processes::update(ctx_.db, *p);
+    });
+}
+
+void Supervisor::wait(const std::string& id, State target, std::chrono::milliseconds timeout,
+                      std::function<void(int, const std::string&)> done) {
+    const auto r = store::instances::get(ctx_.db, id);
+    if (!r) {
+        done(404, "no instance " + id);
+        return;
+    }
+    const State now = state_of(*r);
+    switch (lifecycle::wait_verdict(target, now, now)) {
+        case lifecycle::WaitVerdict::kReached:
+            done(200, "");
+            return;
+        case lifecycle::WaitVerdict::kUnreachable:
+            done(409, "instance " + label(*r) + " is " + r->state +
+                          (r->reason ? ": " + *r->reason : "") + "; it will not become " +
+                          lifecycle::name(target));
+            return;
+        case lifecycle::WaitVerdict::kKeepWaiting:
+            break;
+    }
+    const std::uint64_t key = next_waiter_++;
+    Waiter w;
+    w.key = key;
+    w.target = target;
+    w.done = std::move(done);
+    w.timer = std::make_unique<EventLoop::Timer>(ctx_.loop, [this, id, key, target, timeout] {
+        for (auto it = waiters_.lower_bound(id); it != waiters_.end() && it->first == id; ++it) {
+            if (it->second.key == key) {
+                auto fn = std::move(it->second.done);
+                waiters_.erase(it);
+                const auto r2 = store::instances::get(ctx_.db, id);
+                fn(408, "instance " + id + " is still " + (r2 ? r2->state : "?") + " after " +
+                            std::to_string(timeout.count() / 1000) + " s (waiting for " +
+                            lifecycle::name(target) + ")");
+                return;
+            }
+        }
+    });
+    w.timer->arm(timeout);
+    waiters_.emplace(id, std::move(w));
+}
+
+void Supervisor::notify_waiters(const std::string& id, State from, State to,
+                                const store::InstanceRecord& r) {
+    std::vector<std::pair<int, std::function<void(int, const std::string&)>>> calls;
+    std::vector<std::string> messages;
+    for (auto it = waiters_.lower_bound(id); it != waiters_.end() && it->first == id;) {
+        const auto verdict = lifecycle::wait_verdict(it->second.target, from, to);
+        if (verdict == lifecycle::WaitVerdict::kKeepWaiting) {
+            ++it;
+            continue;
+        }
+        std::string message;
+        if (verdict == lifecycle::WaitVerdict::kUnreachable) {
+            if (to == State::kFailed && r.reason) {
+                message = "instance " + label(r) + " failed: " + *r.reason;
+            } else if (from == State::kStopping && to == State::kRunning && r.last_error) {
+                message = *r.last_error;
+            } else {
+                message = "instance " + label(r) + " is " + lifecycle::name(to) +
+                          "; it will not become " + lifecycle::name(it->second.target);
+            }
+        }
+        calls.emplace_back(verdict == lifecycle::WaitVerdict::kReached ? 200 : 409,
+                           std::move(it->second.done));
+        messages.push_back(message);
+        it = waiters_.erase(it);
+    }
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+        calls[i].second(calls[i].first, messages[i]);
+    }
+}
+
+std::int64_t Supervisor::memory_in_use_mib() {
+    std::int64_t total = 0;
+    for (const auto& r : store::instances::list(ctx_.db)) {
+        if (lifecycle::holds_memory(state_of(r))) {
+            total += r.memory_mib + ctx_.options.vmm_overhead_mib;
+        }
+    }
+    return total;
+}
+
+void Supervisor::recover() {
+    for (const auto& p : store::processes::live(ctx_.db)) {
+        adopt(p);
+    }
+    for (const auto& r : store::instances::list(ctx_.db)) {
+        const State s = state_of(r);
+        if (s == State::kPending) {
+            log_line("instance " + label(r) + ": resuming the preparation of its files");
+            prepare(r.id);
+            continue;
+        }
+        if (s == State::kTerminating && live_.count(r.id) == 0) {
+            teardown(r.id);
+            continue;
+        }
+        if (lifecycle::may_have_process(s) && live_.count(r.id) == 0 &&
+            !store::processes::live_of(ctx_.db, r.id)) {
+            // The state says a vmm runs but none is known: it is gone.
+            Cause c(CauseKind::kExited);
+            c.detail = "vmd found no vmm process for it after a restart";
+            apply(r.id, c);
+            continue;
+        }
+        if (auto now = store::instances::get(ctx_.db, r.id); now && now->deadline) {
+            arm_deadline(*now);
+            resume_action(*now);
+        }
+    }
+    remove_leftovers();
+}
+
+void Supervisor::resume_action(const store::InstanceRecord& r) {
+    // vmd may have gone down between committing an action and carrying it
+    // out: do again what is harmless to do twice. (A Ctrl-Alt-Del is not:
+    // its deadline ends in a hard reset instead.)
+    if (live_.count(r.id) == 0 || !r.action) {
+        return;
+    }
+    const auto action = nlohmann::json::parse(*r.action, nullptr, false);
+    const std::string timer = action.is_object() ? action.value("timer", "") : "";
+    if (timer == lifecycle::name(lifecycle::TimerKind::kStop)) {
+        log_line("instance " + label(r) + ": pressing the power button again after the restart");
+        press(r.id, "power-button");
+    } else if (timer == lifecycle::name(lifecycle::TimerKind::kKill)) {
+        signal(r.id, SIGTERM);
+    }
+}
+
+void Supervisor::adopt(const store::ProcessRecord& p) {
+    const auto r = store::instances::get(ctx_.db, p.instance);
+    if (!r) {
+        return;
+    }
+    // KVM's worker thread for the vmm's VM sits in its cgroup too: it is
+    // neither the vmm nor a stranger to kill.
+    std::vector<pid_t> procs = CgroupRoot::procs(p.cgroup);
+    std::erase_if(procs, is_kernel_thread);
+    std::optional<pid_t> candidate;
+    for (pid_t pid : procs) {
+        if (p.pid ? pid == *p.pid : !candidate) {
+            candidate = pid;
+        }
+    }
+    for (pid_t pid : procs) {
+        if (candidate && pid != *candidate) {
+            log_line("instance " + label(*r) + ": process " + std::to_string(pid) +
+                     " in its cgroup is not its vmm: killed");
+            kill(pid, SIGKILL);
+        }
+    }
+    if (candidate) {
+        base::Fd fd = open_pidfd(*candidate);
+        const auto start = process_start_time(*candidate);
+        // The pidfd pins the process: once it is open, a start time read
+        // while it has not ended is this process's own.
+        const bool same = fd.valid() && start && (!p.start_time || *start == *p.start_time) &&
+                          !pidfd_exited(fd.get());
+        if (same) {
+            if (!p.pid) {
+                store::Transaction tx(ctx_.db);
+                auto row = *store::processes::get(ctx_.db, p.id);
+                row.pid = *candidate;
+                row.start_time = *start;
+                store::processes::update(ctx_.db, row);
+                tx.commit();
+            }
+            log_line("instance " + label(*r) + ": adopted vmm pid " + std::to_string(*candidate));
+            watch_process(r->id, p.id, *candidate, std::move(fd), false);
+            if (!lifecycle::may_have_process(state_of(*r))) {
+                // It was to be killed (a boot timeout) when vmd went down.
+                signal(r->id, SIGKILL);
+            }
+            return;
+        }
+    }
+    if (!p.pid) {
+        const auto lines = read_event_lines(ctx_.layout.events(r->id), p.events_offset);
+        if (lines.empty() && state_of(*r) == State::kStarting &&
+            r->deadline.value_or(0) > now_ms()) {
+            log_line("instance " + label(*r) + ": vmd went down while spawning its vmm; again");
+            launch(r->id);
+            return;
+        }
+        if (lines.empty()) {
+            Cause c(CauseKind::kStartFailed);
+            c.detail = "vmd went down while spawning the vmm; start the instance again";
+            apply(r->id, c, [&](store::InstanceRecord&) {
+                auto row = *store::processes::get(ctx_.db, p.id);
+                row.exited_at = now_ms();
+                row.exit_detail = c.detail;
+                store::processes::update(ctx_.db, row);
+            });
+            return;
+        }
+    }
+    // It ended while vmd was down: its events say how.
+    read_events(r->id);
+    Cause c(CauseKind::kExited);
+    if (auto s = exit_statuses_.find(r->id); s != exit_statuses_.end()) {
+        c.exit_status = static_cast<int>(s->second);
+    }
+    c.detail = last_line(ctx_.layout.vmm_log(r->id));
+    log_line("instance " + label(*r) + ": its vmm ended while vmd was down: " +
+             lifecycle::exit_meaning(c.exit_status, c.exit_signal));
+    apply(r->id, c, [&](store::InstanceRecord&) {
+        auto row = *store::processes::get(ctx_.db, p.id);
+        row.exited_at = now_ms();
+        if (c.exit_status) {
+            row.exit_status = *c.exit_status;
+        }
+        row.exit_detail = c.detail;
+        store::processes::update(ctx_.db, row);
+    });
+}
+
+void Supervisor::remove_leftovers() {
+    std::set<std::string> live_cgroups;
+    for (const auto& p : store::processes::live(ctx_.db)) {
+        live_cgroups.insert(p.cgroup);
+    }
+    for (const auto& name : ctx_.cgroups.children()) {
+        const std::string path = ctx_.cgroups.child_path(name);
+        if (live_cgroups.count(path) != 0) {
+            continue;
+        }
+        if (!CgroupRoot::procs(path).empty()) {
+            log_line("leaving the cgroup " + path + " alone: it holds processes vmd does not know");
+            continue;
+        }
+        std::string error;
+        if (CgroupRoot::remove(path, &error)) {
+            log_line("removed the leftover cgroup " + path);
+        } else {
+            log_line(error);
+        }
+    }
+    if (DIR* d = opendir(ctx_.layout.sockets_dir().c_str())) {
+        while (dirent* e = readdir(d)) {
+            std::string file = e->d_name;
+            const std::size_t dot = file.rfind(".sock");
+            if (dot == std::string::npos || dot + 5 != file.size()) {
+                continue;
+            }
+            const std::string id = file.substr(0, dot);
+            if (live_.count(id) == 0 && store::instances::get(ctx_.db, id)) {
+                unlink((ctx_.layout.sockets_dir() + "/" + file).c_str());
+                log_line("removed the leftover socket of instance " + id);
+            }
+        }
+        closedir(d);
+    }
+    for (const auto& r : store::instances::list(ctx_.db)) {
+        if (live_.count(r.id) == 0 && exists(ctx_.layout.vmm_config(r.id))) {
+            unlink(ctx_.layout.vmm_config(r.id).c_str());
+        }
+    }
+}
+
+void Supervisor::housekeeping() {
+    for (const auto& [id, live] : live_) {
+        const std::int64_t dropped =
+            trim_console_log(ctx_.layout.console(id), ctx_.options.console_max_bytes);
+        if (dropped > 0) {
+            store::Transaction tx(ctx_.db);
+            auto r = store::instances::get(ctx_.db, id);
+            r->console_dropped += dropped;
+            store::instances::update(ctx_.db, *r);
+            tx.commit();
+        }
+    }
+    store::Transaction tx(ctx_.db);
+    const auto purged = store::instances::purge_terminated(
+        ctx_.db, now_ms() - ctx_.options.terminated_listed_s * 1000);
+    tx.commit();
+    for (const auto& id : purged) {
+        remove_path(ctx_.layout.instance_dir(id));
+        log_line("instance " + id + ": purged (terminated " +
+                 std::to_string(ctx_.options.terminated_listed_s) + " s ago)");
+    }
+}
+
+}  // namespace supervisor::vmd
