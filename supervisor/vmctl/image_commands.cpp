@@ -86,42 +86,42 @@ void add_image_commands(CLI::App& app, Action& action) {
     auto* group = app.add_subcommand("image", "import, list and delete disk images");
     group->require_subcommand(1);
 
-    auto* import = group->add_subcommand(
+    auto* import_verb = group->add_subcommand(
         "import",
         "copy a disk image into vmd (raw as it is, qcow2 and others converted); it boots with "
         "the given kernel, else vmd's default kernel");
     auto o = std::make_shared<ImportOptions>();
-    import->add_option("NAME", o->name, "the image's name")->required();
-    import->add_option("FILE", o->file, "the disk image file")
+    import_verb->add_option("NAME", o->name, "the image's name")->required();
+    import_verb->add_option("FILE", o->file, "the disk image file")
         ->required()
         ->check(CLI::ExistingFile);
-    import->add_option("--kernel", o->kernel, "kernel to boot it with (bzImage or ELF)")
+    import_verb->add_option("--kernel", o->kernel, "kernel to boot it with (bzImage or ELF)")
         ->check(CLI::ExistingFile);
-    import->add_option("--initrd", o->initrd, "initrd to boot it with")->check(CLI::ExistingFile);
-    import->add_option("--cmdline", o->cmdline, "the kernel command line");
-    import->add_flag("--no-wait", o->no_wait, "return once vmd has accepted the import");
-    import->add_option("--timeout", o->timeout_s, "seconds to wait for the import (default 3600)")
+    import_verb->add_option("--initrd", o->initrd, "initrd to boot it with")
+        ->check(CLI::ExistingFile);
+    import_verb->add_option("--cmdline", o->cmdline, "the kernel command line");
+    import_verb->add_flag("--no-wait", o->no_wait, "return once vmd has accepted the import");
+    import_verb
+        ->add_option("--timeout", o->timeout_s, "seconds to wait for the import (default 3600)")
         ->check(CLI::PositiveNumber);
-    import->callback([o, &action] { action = [o](Session& s) { return import_image(s, *o);
-};
-}  // namespace vmctl
-);
+    import_verb->callback(
+        [o, &action] { action = [o](Session& s) { return import_image(s, *o); }; });
 
-group->add_subcommand("list", "list the images")->callback([&action] {
-    action = [](Session& s) {
-        print_images(s.output, s.api.get("/v1/images"));
-        return 0;
-    };
-});
+    group->add_subcommand("list", "list the images")->callback([&action] {
+        action = [](Session& s) {
+            print_images(s.output, s.api.get("/v1/images"));
+            return 0;
+        };
+    });
 
-auto* remove = group->add_subcommand("delete", "delete an image no instance uses");
-auto image = std::make_shared<std::string>();
-remove->add_option("IMAGE", *image, "the image's id or name")->required();
-remove->callback([image, &action] {
-    action = [image](Session& s) {
-        return print_deleted(s, s.api.del(resource_path("images", *image)), *image);
-    };
-});
+    auto* remove = group->add_subcommand("delete", "delete an image no instance uses");
+    auto image = std::make_shared<std::string>();
+    remove->add_option("IMAGE", *image, "the image's id or name")->required();
+    remove->callback([image, &action] {
+        action = [image](Session& s) {
+            return print_deleted(s, s.api.del(resource_path("images", *image)), *image);
+        };
+    });
 }
 
 }  // namespace vmctl
