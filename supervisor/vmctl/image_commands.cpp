@@ -76,7 +76,7 @@ int import_image(Session& s, const ImportOptions& o) {
     if (cell(image, "state") == "failed") {
         throw base::HostError("importing " + o.name + " failed: " + cell(image, "reason"));
     }
-    print_images(s.output, nlohmann::json::array({image}));
+    print_image(s.output, image);
     return 0;
 }
 

@@ -64,7 +64,7 @@ ImageNames names_for_table(Session& s) {
 }
 
 void print_one(Session& s, const nlohmann::json& instance) {
-    print_instances(s.output, nlohmann::json::array({instance}), names_for_table(s));
+    print_instance(s.output, instance, names_for_table(s));
 }
 
 int boot_timeout_of(const nlohmann::json& instance) {

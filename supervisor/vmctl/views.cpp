@@ -1,6 +1,7 @@
 #include "supervisor/vmctl/views.h"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "base/error.h"
@@ -152,6 +153,37 @@ void print_volumes(const Output& output, const nlohmann::json& volumes) {
                    cell(v, "instance"), cell(v, "boot")});
     }
     table.print(output.out);
+}
+
+namespace {
+
+// One object: as it came with --json, else as a list of one.
+void print_one(const Output& output, const nlohmann::json& object, const char* what,
+               const std::function<void(const nlohmann::json&)>& print_list) {
+    expect_shape(object, false, what);
+    if (output.format == Format::kJson) {
+        print_json_or_ids(output, object);
+        return;
+    }
+    print_list(nlohmann::json::array({object}));
+}
+
+}  // namespace
+
+void print_instance(const Output& output, const nlohmann::json& instance,
+                    const ImageNames& images) {
+    print_one(output, instance, "an instance",
+              [&](const nlohmann::json& list) { print_instances(output, list, images); });
+}
+
+void print_image(const Output& output, const nlohmann::json& image) {
+    print_one(output, image, "an image",
+              [&](const nlohmann::json& list) { print_images(output, list); });
+}
+
+void print_volume(const Output& output, const nlohmann::json& volume) {
+    print_one(output, volume, "a volume",
+              [&](const nlohmann::json& list) { print_volumes(output, list); });
 }
 
 void print_instance_details(const Output& output, const nlohmann::json& instance,

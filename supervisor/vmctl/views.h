@@ -25,6 +25,12 @@ void print_instances(const Output& output, const nlohmann::json& instances,
                      const ImageNames& images = {});
 void print_images(const Output& output, const nlohmann::json& images);
 void print_volumes(const Output& output, const nlohmann::json& volumes);
+// One Instance, Image or Volume (what a verb on one resource answers): one
+// object with --json, a table of one row otherwise.
+void print_instance(const Output& output, const nlohmann::json& instance,
+                    const ImageNames& images = {});
+void print_image(const Output& output, const nlohmann::json& image);
+void print_volume(const Output& output, const nlohmann::json& volume);
 // One instance, every field on a line of its own (`vmctl show`).
 void print_instance_details(const Output& output, const nlohmann::json& instance,
                             const ImageNames& images = {});

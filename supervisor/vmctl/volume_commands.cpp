@@ -16,7 +16,7 @@ struct VolumeOptions {
 };
 
 int print_one(Session& s, const nlohmann::json& volume) {
-    print_volumes(s.output, nlohmann::json::array({volume}));
+    print_volume(s.output, volume);
     return 0;
 }
 

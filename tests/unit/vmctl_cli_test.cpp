@@ -486,6 +486,36 @@ TEST_F(VmctlCli, VolumesAreCreatedWithTheirSizeInBytesAndAttachedByName) {
     EXPECT_EQ(d.out, "data\n");
 }
 
+// docs/vmd.md, vmctl: --json prints "an array for list, run and the lists,
+// one object for show and the actions", so that a script reads a field of
+// what it just made or changed without unwrapping a list of one.
+TEST_F(VmctlCli, JsonPrintsOneObjectForAVerbOnOneResource) {
+    const std::string file = testing::TempDir() + "vmctl-import-json.raw";
+    std::ofstream(file) << "disk";
+    vmd.answer("POST /v1/images", 202, kImages[0]);
+    const Result imported = vmctl({"--json", "image", "import", "base", file});
+    ASSERT_EQ(imported.status, 0) << imported.err;
+    EXPECT_EQ(json::parse(imported.out), kImages[0]);
+    std::remove(file.c_str());
+
+    const json vol{{"id", "vol-1"}, {"name", "data"}, {"state", "available"}};
+    vmd.answer("POST /v1/volumes", 201, vol);
+    EXPECT_EQ(json::parse(vmctl({"--json", "volume", "create", "data", "--size", "1G"}).out), vol);
+    vmd.answer("POST /v1/volumes/data/attach", 200, vol);
+    EXPECT_EQ(json::parse(vmctl({"--json", "volume", "attach", "data", "web"}).out), vol);
+
+    const json stopped = instance("i-1", "web", "stopped");
+    vmd.answer("GET /v1/instances/web", 200, instance("i-1", "web", "running"));
+    vmd.answer("POST /v1/instances/web/stop?wait=true", 200, stopped);
+    EXPECT_EQ(json::parse(vmctl({"--json", "stop", "web"}).out), stopped);
+    vmd.answer("GET /v1/instances/web/wait?state=stopped&timeout_s=120", 200, stopped);
+    EXPECT_EQ(json::parse(vmctl({"--json", "wait", "web", "--state", "stopped"}).out), stopped);
+
+    // The lists stay lists, even of one.
+    vmd.answer("GET /v1/volumes", 200, json::array({vol}));
+    EXPECT_EQ(json::parse(vmctl({"--json", "volume", "list"}).out), json::array({vol}));
+}
+
 TEST_F(VmctlCli, ARefusedDeleteSaysWhy) {
     vmd.answer("DELETE /v1/images/base", 409,
                {{"error", "image base is used by instance web (running); terminate it first"}});
