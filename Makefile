@@ -95,6 +95,11 @@ $(B)/obj/supervisor/vmd/main.o: CXXFLAGS += $(if $(HAVE_LIBSYSTEMD),-DVMD_HAVE_L
 SUPERVISOR_TEST_SRCS := $(wildcard tests/supervisor/*.cpp)
 FAKE_VMM_SRCS := $(wildcard tests/support/fake_vmm*.cpp)
 
+# vmctl: its code as a library too, so that the unit tests drive its command line.
+VMCTL_SRCS    := $(filter-out supervisor/vmctl/main.cpp,$(wildcard supervisor/vmctl/*.cpp))
+VMCTL_LIB     := $(B)/obj/libvmctl.a
+VMCTL_SAN_LIB := $(B)/san/obj/libvmctl.a
+
 # libFuzzer targets (clang: g++ has no libFuzzer), each linked with the pure
 # code it exercises: FUZZ_DEPS_<target> (FUZZ_DEPS where a target names none)
 # and the libraries FUZZ_LIBS_<target>. Seed corpora: tests/fuzz/corpus/<target>/.
@@ -123,7 +128,8 @@ PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/unit-test
             $(if $(wildcard vmm/main.cpp),$(B)/bin/vmm) $(FUZZERS) $(B)/bin/virtio-bench \
             $(if $(wildcard $(SUPERVISOR_MAINS)),$(B)/bin/vmd) \
             $(if $(SUPERVISOR_TEST_SRCS),$(B)/bin/supervisor-tests) \
-            $(if $(FAKE_VMM_SRCS),$(B)/bin/fake-vmm)
+            $(if $(FAKE_VMM_SRCS),$(B)/bin/fake-vmm) \
+            $(B)/bin/vmctl
 
 .PHONY: fuzz all deps test unit-test integration-test demo bench format check-format clean guest
 all: $(PROGRAMS)
@@ -154,6 +160,18 @@ $(CORE_SAN_LIB): $(call sanobj,$(CORE_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(VMCTL_LIB): $(call obj,$(VMCTL_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(VMCTL_SAN_LIB): $(call sanobj,$(VMCTL_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/vmctl: $(call obj,supervisor/vmctl/main.cpp) $(VMCTL_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ -lcpp-httplib
+
 $(B)/bin/vmm: $(call obj,vmm/main.cpp) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(VMM_LDFLAGS) -o $@ $^ $(VMM_LDLIBS) 2>$@.link-log || \
@@ -183,11 +201,12 @@ $(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB) | $(B
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(SUPERVISOR_LIB) $(CORE_LIB)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRCS)) $(VMCTL_LIB) $(SUPERVISOR_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
 
-$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(SUPERVISOR_SAN_LIB) $(CORE_SAN_LIB)
+$(B)/bin/unit-tests-sanitized: $(call sanobj,$(UNIT_SRCS)) $(VMCTL_SAN_LIB) $(SUPERVISOR_SAN_LIB) \
+                               $(CORE_SAN_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SANFLAGS) -o $@ $^ $(GTEST) $(SUPERVISOR_LDLIBS) $(LDLIBS)
 

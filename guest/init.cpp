@@ -5,6 +5,11 @@
 // Shutdown requests: the ACPI power button (KEY_POWER on /dev/input/event*),
 // busybox poweroff/halt/reboot (SIGUSR2/SIGUSR1/SIGTERM to PID 1) and
 // Ctrl-Alt-Del (SIGINT, since init turns off the kernel's immediate reboot).
+// With `ignore_power_button` on the kernel command line the power button is
+// logged and ignored: a guest that will not stop, for the supervisor's tests.
+//
+// At every boot, before "ready", init runs /etc/rc.local with /bin/sh if the
+// image has one (its output on the console), for at most kRcLocalSeconds.
 //
 // The NoCloud seed is read from a vfat filesystem labelled "cidata". Of its
 // YAML files init reads only this subset, one item per line:
@@ -60,6 +65,8 @@ void log(const std::string& msg) {
 }
 
 bool progress_port_usable = false;
+
+constexpr int kRcLocalSeconds = 120;
 
 void progress(boot_progress::Code code) {
     if (progress_port_usable) {
@@ -154,6 +161,47 @@ int run(const std::vector<std::string>& argv) {
         return -1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs /etc/rc.local if there is one; kills it (and what it started in its
+// process group) when it takes longer than kRcLocalSeconds.
+void run_rc_local() {
+    if (access("/etc/rc.local", R_OK) != 0) {
+        return;
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "/etc/rc.local", nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    for (int i = 0; pid > 0 && i < kRcLocalSeconds * 20; ++i) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                log("/etc/rc.local failed (status " + std::to_string(status) + ")");
+            }
+            return;
+        }
+        usleep(50 * 1000);
+    }
+    if (pid > 0) {
+        log("/etc/rc.local still runs after " + std::to_string(kRcLocalSeconds) + " s: killed");
+        kill(-pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+}
+
+// Whether `word` is one of the kernel command line's words.
+bool on_kernel_cmdline(const std::string& word) {
+    std::istringstream words(read_file("/proc/cmdline"));
+    for (std::string w; words >> w;) {
+        if (w == word) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // The 11-byte volume label of a FAT boot sector, trailing spaces removed.
@@ -502,8 +550,10 @@ int main() {
         log("dropbear is not listening on port 22 after 10 s");
     }
     run_user_scripts();
+    run_rc_local();
     pid_t shell = spawn_console_shell();
     time_t shell_started = time(nullptr);
+    const bool ignore_power_button = on_kernel_cmdline("ignore_power_button");
     progress(boot_progress::kReady);
     log("ready");
 
@@ -517,7 +567,10 @@ int main() {
         }
         for (size_t i = 1; i < fds.size(); ++i) {
             if ((fds[i].revents & POLLIN) && power_key_pressed(fds[i].fd)) {
-                shut_down(RB_POWER_OFF);
+                if (!ignore_power_button) {
+                    shut_down(RB_POWER_OFF);
+                }
+                log("power button pressed: ignored (ignore_power_button)");
             }
         }
         if (!(fds[0].revents & POLLIN)) {

@@ -257,7 +257,7 @@ class FirstGuestEntry:
 
 
 # Headings of the sections that io_bench.py and micro_report.py add to results.md.
-MD_SECTION_HEADINGS = ("I/O benchmark,", "Microbenchmarks,")
+MD_SECTION_HEADINGS = ("I/O benchmark,", "Microbenchmarks,", "Supervisor benchmark,")
 
 
 # QEMU's devices beyond the vmm's command line equivalents, by default.

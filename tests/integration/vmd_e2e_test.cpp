@@ -1,0 +1,749 @@
+// vmd and vmctl end to end with the real vmm (issue 13's scenarios, N=3):
+// vmd on a scratch state dir, the project's test image imported, every
+// action through build/bin/vmctl. The guest reports what earlier boots left
+// behind: the image used here carries an /etc/rc.local that
+// init runs at every boot before "ready"; it prints how many boots the root
+// and each data volume have seen, then counts this one (guest/probe.rc.local).
+// Tests read it from `vmctl console`, so each step checks what survived the
+// one before.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/vmd_process.h"
+#include "tests/integration/vmm_process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing_support::CommandResult;
+using testing_support::GuestArtifacts;
+using testing_support::run_command;
+using testing_support::VmdProcess;
+
+// Three guests booting at once in the emulated sandbox take a while.
+constexpr int kBootTimeoutS = 300;
+constexpr auto kVmctlTimeout = 420s;
+constexpr auto kServeTimeout = 60s;
+constexpr int kMemoryMib = 128;
+constexpr int kMaxMemoryMib = 1400;  // 3 instances of 128 MiB fit many times; 8 of 256 do not
+constexpr int kVolumeBytes = 16 << 20;
+
+constexpr const char* kCmdline = "console=ttyS0 quiet root=/dev/vda rw";
+
+int sh(const std::string& command) {
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_text(const std::string& path, std::size_t max = 1 << 20) {
+    std::ifstream in(path, std::ios::binary);
+    std::string s(max, '\0');
+    in.read(s.data(), static_cast<std::streamsize>(max));
+    s.resize(static_cast<std::size_t>(in.gcount()));
+    return s;
+}
+
+// What the probe printed at the last boot, and how many boots printed.
+struct Probe {
+    int boots = 0;
+    int root = -1;
+    int volume = -1;  // -1: no data volume that boot
+};
+
+Probe probe_of(const std::string& console) {
+    Probe p;
+    std::istringstream in(console);
+    for (std::string line; std::getline(in, line);) {
+        if (const auto at = line.find("probe: root="); at != std::string::npos) {
+            ++p.boots;
+            p.root = std::atoi(line.c_str() + at + 12);
+            p.volume = -1;
+        } else if (const auto v = line.find("probe: volume="); v != std::string::npos) {
+            p.volume = std::atoi(line.c_str() + v + 14);
+        }
+    }
+    return p;
+}
+
+// PF_KTHREAD (include/linux/sched.h) in the flags, field 9 of /proc/PID/stat.
+bool is_kernel_thread(pid_t pid) {
+    const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat", 4096);
+    const std::size_t close = stat.rfind(')');  // the command name may hold ')' and spaces
+    if (close == std::string::npos) {
+        return false;
+    }
+    std::istringstream fields(stat.substr(close + 1));
+    std::string field;
+    for (int n = 3; n <= 9; ++n) {
+        if (!(fields >> field)) {
+            return false;
+        }
+    }
+    return (std::stoul(field) & 0x00200000) != 0;
+}
+
+std::string probe_text(const Probe& p) {
+    return "boots=" + std::to_string(p.boots) + " root=" + std::to_string(p.root) +
+           " volume=" + std::to_string(p.volume);
+}
+
+class VmdEndToEnd : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        const GuestArtifacts a = GuestArtifacts::from_env();
+        if (a.vmm.empty()) {
+            return;
+        }
+        suite_dir_ = "/tmp/vmd-e2e-" + std::to_string(getpid());
+        ASSERT_EQ(sh("rm -rf " + suite_dir_ + " && mkdir -p " + suite_dir_), 0);
+        // The test image with the probe as its /etc/rc.local (debugfs: no mount needed).
+        const fs::path repo = fs::path(a.vmm).parent_path().parent_path().parent_path();
+        probe_image_ = suite_dir_ + "/probe.ext4";
+        std::ofstream(suite_dir_ + "/debugfs.cmds")
+            << "cd /etc\nwrite " << (repo / "guest/probe.rc.local").string() << " rc.local\n";
+        ASSERT_EQ(sh("cp --sparse=always " + a.rootfs + " " + probe_image_ + " && debugfs -w -f " +
+                     suite_dir_ + "/debugfs.cmds " + probe_image_ + " >/dev/null 2>&1"),
+                  0);
+        ASSERT_NE(sh("debugfs -R 'cat /etc/rc.local' " + probe_image_ +
+                     " 2>/dev/null | grep -q 'probe: root='"),
+                  1)
+            << "the probe is in the image";
+        garbage_kernel_ = suite_dir_ + "/garbage-kernel";
+        std::ofstream out(garbage_kernel_, std::ios::binary);
+        std::mt19937 rng(13);
+        for (int i = 0; i < 65536; ++i) {
+            out.put(static_cast<char>(rng()));
+        }
+    }
+    static void TearDownTestSuite() {
+        if (!suite_dir_.empty()) {
+            sh("rm -rf " + suite_dir_);
+        }
+    }
+
+    void SetUp() override {
+        a_ = GuestArtifacts::from_env();
+        const std::string bin = fs::path(a_.vmm).parent_path().string();
+        vmd_bin_ = bin + "/vmd";
+        vmctl_bin_ = bin + "/vmctl";
+        if (a_.vmm.empty() || access(a_.vmm.c_str(), X_OK) != 0) {
+            GTEST_SKIP() << "build/bin/vmm or the guest artefacts are missing (run make test)";
+        }
+        if (access(vmd_bin_.c_str(), X_OK) != 0 || access(vmctl_bin_.c_str(), X_OK) != 0) {
+            GTEST_SKIP() << "build/bin/vmd or build/bin/vmctl is missing";
+        }
+        static int n = 0;
+        dir_ = suite_dir_ + "/t" + std::to_string(++n);
+        state_ = dir_ + "/state";
+        run_dir_ = dir_ + "/run";
+        socket_ = run_dir_ + "/vmd.sock";
+        cgroup_root_ =
+            "/sys/fs/cgroup/vmd-e2e-" + std::to_string(getpid()) + "-" + std::to_string(n);
+        ASSERT_EQ(sh("mkdir -p " + state_ + " " + run_dir_), 0);
+        ASSERT_NO_FATAL_FAILURE(start_vmd());
+    }
+
+    void TearDown() override {
+        if (HasFailure() && vmd_) {
+            std::cerr << "--- vmd's log:\n" << vmd_->log() << "--- end of vmd's log\n";
+        }
+        vmd_.reset();
+        // vmd leaves instances running when it stops (as it should): end them here.
+        if (fs::exists(cgroup_root_)) {
+            for (int round = 0; round < 50 && !instance_cgroups().empty(); ++round) {
+                for (const auto& cg : instance_cgroups()) {
+                    std::ofstream(cg + "/cgroup.kill") << "1";
+                    rmdir(cg.c_str());
+                }
+                std::this_thread::sleep_for(100ms);
+            }
+            rmdir(cgroup_root_.c_str());
+        }
+    }
+
+    void start_vmd() {
+        vmd_ = std::make_unique<VmdProcess>(
+            vmd_bin_,
+            std::vector<std::string>{"--state-dir", state_, "--socket", socket_, "--run-dir",
+                                     run_dir_, "--cgroup-root", cgroup_root_, "--vmm", a_.vmm,
+                                     "--default-kernel", a_.bzimage, "--max-memory",
+                                     std::to_string(kMaxMemoryMib), "--min-free-disk", "64"},
+            dir_ + "/vmd.log");
+        ASSERT_TRUE(vmd_->wait_serving(socket_, kServeTimeout)) << vmd_->log();
+    }
+
+    CommandResult vmctl(std::vector<std::string> args) {
+        args.insert(args.begin(), {vmctl_bin_, "--socket", socket_});
+        return run_command(args, kVmctlTimeout);
+    }
+    // vmctl --json ARGS, which must succeed; its JSON.
+    json vmctl_json(std::vector<std::string> args) {
+        args.insert(args.begin(), "--json");
+        const CommandResult r = vmctl(args);
+        EXPECT_EQ(r.status, 0) << "vmctl " << args[1] << ": " << r.err;
+        return r.status == 0 ? json::parse(r.out) : json();
+    }
+
+    std::string import(const std::string& name, const std::string& cmdline,
+                       const std::string& kernel = "") {
+        std::vector<std::string> args{"image", "import", name, probe_image_, "--cmdline", cmdline};
+        if (!kernel.empty()) {
+            args.insert(args.end(), {"--kernel", kernel});
+        }
+        const json image = vmctl_json(args);
+        EXPECT_EQ(image.value("state", ""), "available") << image.dump();
+        return image.value("id", "");
+    }
+
+    // `vmctl run` with the test's sizes; the new instances' ids in order.
+    std::vector<std::string> run(std::vector<std::string> extra) {
+        std::vector<std::string> args{"run", "--memory", std::to_string(kMemoryMib),
+                                      "--boot-timeout", std::to_string(kBootTimeoutS)};
+        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<std::string> ids;
+        for (const auto& i : vmctl_json(args)) {
+            ids.push_back(i["id"]);
+        }
+        return ids;
+    }
+
+    json show(const std::string& id) { return vmctl_json({"show", id}); }
+    std::string state_of(const std::string& id) { return show(id).value("state", "?"); }
+
+    // True once all are in `state`; else a failure naming the first that is not.
+    bool wait_all(const std::vector<std::string>& ids, const std::string& state) {
+        for (const auto& id : ids) {
+            const CommandResult r = vmctl({"-q", "wait", id, "--state", state, "--timeout",
+                                           std::to_string(kBootTimeoutS + 60)});
+            if (r.status != 0) {
+                ADD_FAILURE() << id << " never became " << state << ": " << r.err
+                              << "\nits console:\n"
+                              << console(id);
+                return false;
+            }
+        }
+        return true;
+    }
+    // Runs one vmctl action on each instance; true when all succeeded, else
+    // a failure naming the first that did not.
+    bool each(const std::vector<std::string>& ids, const std::vector<std::string>& verb) {
+        for (const auto& id : ids) {
+            auto args = verb;
+            args.insert(args.begin() + 1, id);
+            args.insert(args.begin(), "-q");
+            const CommandResult r = vmctl(args);
+            if (r.status != 0) {
+                ADD_FAILURE() << "vmctl " << verb[0] << " " << id << ": " << r.err
+                              << "\nits console:\n"
+                              << console(id);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    std::string console(const std::string& id) { return vmctl({"console", id}).out; }
+    Probe probe(const std::string& id) { return probe_of(console(id)); }
+
+    std::string create_volume(const std::string& name) {
+        const json v =
+            vmctl_json({"volume", "create", name, "--size", std::to_string(kVolumeBytes)});
+        return v.value("id", "");
+    }
+    std::string volume_file(const std::string& volume_id) {
+        return state_ + "/volumes/" + volume_id + ".raw";
+    }
+    // The count the probe left on a data volume, read from the host.
+    std::string volume_mark(const std::string& volume_id) {
+        std::string head = read_text(volume_file(volume_id), 32);
+        head.erase(head.find_last_not_of(std::string(" \0", 2)) + 1);
+        return head;
+    }
+
+    std::vector<std::string> instance_cgroups() {
+        std::vector<std::string> out;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(cgroup_root_, ec)) {
+            if (e.is_directory()) {
+                out.push_back(e.path().string());
+            }
+        }
+        return out;
+    }
+    // The processes in an instance's cgroup (its vmm). KVM's NX huge page
+    // recovery thread, a kernel thread, joins the cgroup of the vmm that
+    // made the VM: it is no process of the instance's.
+    std::vector<pid_t> processes_of(const std::string& instance_id) {
+        std::vector<pid_t> pids;
+        std::ifstream in(cgroup_root_ + "/" + instance_id + "/cgroup.procs");
+        for (pid_t p; in >> p;) {
+            if (!is_kernel_thread(p)) {
+                pids.push_back(p);
+            }
+        }
+        return pids;
+    }
+    std::size_t vmm_processes() {
+        std::size_t n = 0;
+        for (const auto& cg : instance_cgroups()) {
+            n += processes_of(fs::path(cg).filename()).size();
+        }
+        return n;
+    }
+    // After every instance was terminated: no vmm, no cgroup, no API socket.
+    void expect_nothing_left() {
+        EXPECT_EQ(vmm_processes(), 0u);
+        EXPECT_TRUE(instance_cgroups().empty()) << instance_cgroups().front();
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(run_dir_ + "/vm", ec)) {
+            ADD_FAILURE() << "left behind: " << e.path();
+        }
+    }
+
+    static std::string suite_dir_;
+    static std::string probe_image_;
+    static std::string garbage_kernel_;
+    GuestArtifacts a_;
+    std::string vmd_bin_, vmctl_bin_;
+    std::string dir_, state_, run_dir_, socket_, cgroup_root_;
+    std::unique_ptr<VmdProcess> vmd_;
+};
+
+std::string VmdEndToEnd::suite_dir_;
+std::string VmdEndToEnd::probe_image_;
+std::string VmdEndToEnd::garbage_kernel_;
+
+// Use case scenario 1: N non-persistent instances; the root's writes
+// survive a reboot and are gone after stop and start; what was written to a
+// volume stays.
+TEST_F(VmdEndToEnd, ScenarioOneEphemeralRootsLoseTheirWritesVolumesKeepThem) {
+    import("probe", kCmdline);
+    const auto ids = run({"--image", "probe", "--count", "3", "--name", "s1"});
+    ASSERT_EQ(ids.size(), 3u);
+    const json listed = vmctl_json({"list"});
+    ASSERT_EQ(listed.size(), 3u);
+    for (const auto& i : listed) {
+        EXPECT_EQ(i["persistent"], false);
+        EXPECT_EQ(i["memory_mib"], kMemoryMib);
+        EXPECT_EQ(i["image"].get<std::string>().rfind("img-", 0), 0u) << i.dump();
+    }
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (const auto& id : ids) {
+        const Probe p = probe(id);
+        EXPECT_EQ(p.boots, 1) << id;
+        EXPECT_EQ(p.root, 0) << id << ": a fresh root";
+    }
+
+    // A reboot keeps the ephemeral root's writes (same vmm process).
+    const auto vmm_before = processes_of(ids[0]);
+    ASSERT_TRUE(each({ids[0]}, {"reboot"}));
+    ASSERT_TRUE(wait_all({ids[0]}, "running"));
+    EXPECT_EQ(processes_of(ids[0]), vmm_before) << "rebooted inside its vmm";
+    EXPECT_EQ(probe_text(probe(ids[0])), "boots=2 root=1 volume=-1") << console(ids[0]);
+
+    // Stop; give each a volume of its own; start: the roots are fresh again.
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    std::vector<std::string> volumes;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(state_of(ids[i]), "stopped");
+        volumes.push_back(create_volume("s1-data-" + std::to_string(i + 1)));
+        ASSERT_EQ(vmctl({"-q", "volume", "attach", volumes[i], ids[i]}).status, 0);
+    }
+    EXPECT_EQ(vmm_processes(), 0u) << "stopped instances hold no process";
+    ASSERT_TRUE(each(ids, {"start", "--no-wait"}));
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const Probe p = probe(ids[i]);
+        EXPECT_EQ(p.root, 0) << ids[i] << ": the ephemeral root lost its writes at stop\n"
+                             << console(ids[i]);
+        EXPECT_EQ(p.volume, 0) << ids[i] << ": a new volume";
+    }
+
+    // Stop again: what the guests wrote to their volumes is there.
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(volume_mark(volumes[i]), "probe-volume 1") << volumes[i];
+    }
+    ASSERT_TRUE(each(ids, {"terminate"}));
+    for (const auto& id : ids) {
+        EXPECT_EQ(state_of(id), "terminated");
+    }
+    for (const auto& v : vmctl_json({"volume", "list"})) {
+        EXPECT_EQ(v["state"], "available") << "terminate detaches: " << v.dump();
+    }
+    for (const auto& v : volumes) {
+        EXPECT_EQ(volume_mark(v), "probe-volume 1") << "volumes outlive their instance";
+    }
+    expect_nothing_left();
+}
+
+// Use case scenario 2: N instances booting from persistent copies of the
+// image; the root's and the volumes' writes survive every stop and start;
+// terminate deletes each boot volume unless asked to keep it.
+TEST_F(VmdEndToEnd, ScenarioTwoPersistentRootsAndVolumesKeepTheirWrites) {
+    const std::string image = import("probe", kCmdline);
+    const std::string image_sum = read_text(probe_image_, 4 << 20);
+    const auto ids = run({"--image", "probe", "--count", "3", "--persistent-root", "--name", "s2"});
+    ASSERT_EQ(ids.size(), 3u);
+    ASSERT_TRUE(wait_all(ids, "running"));
+    std::vector<std::string> boot_volumes;
+    for (const auto& id : ids) {
+        const json i = show(id);
+        EXPECT_EQ(i["persistent"], true);
+        ASSERT_TRUE(i["boot_volume"].is_string()) << i.dump();
+        boot_volumes.push_back(i["boot_volume"]);
+        EXPECT_TRUE(fs::exists(volume_file(boot_volumes.back()))) << boot_volumes.back();
+        EXPECT_EQ(probe(id).root, 0) << id;
+    }
+
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    std::vector<std::string> volumes;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        volumes.push_back(create_volume("s2-data-" + std::to_string(i + 1)));
+        ASSERT_EQ(vmctl({"-q", "volume", "attach", volumes[i], ids[i]}).status, 0);
+    }
+    ASSERT_TRUE(each(ids, {"start", "--no-wait"}));
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (const auto& id : ids) {
+        EXPECT_EQ(probe_text(probe(id)), "boots=2 root=1 volume=0")
+            << id << ": the root kept the first boot's writes\n"
+            << console(id);
+    }
+
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    ASSERT_TRUE(each(ids, {"start", "--no-wait"}));
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (const auto& id : ids) {
+        EXPECT_EQ(probe_text(probe(id)), "boots=3 root=2 volume=1")
+            << id << ": root and volume kept both boots' writes\n"
+            << console(id);
+    }
+
+    // Terminate: the first keeps its boot volume, the others' are deleted.
+    ASSERT_TRUE(each({ids[0]}, {"terminate", "--keep-root"}));
+    ASSERT_TRUE(each({ids[1], ids[2]}, {"terminate"}));
+    EXPECT_TRUE(fs::exists(volume_file(boot_volumes[0]))) << "--keep-root";
+    EXPECT_FALSE(fs::exists(volume_file(boot_volumes[1])));
+    EXPECT_FALSE(fs::exists(volume_file(boot_volumes[2])));
+    std::set<std::string> listed;
+    for (const auto& v : vmctl_json({"volume", "list"})) {
+        listed.insert(v["id"].get<std::string>());
+        EXPECT_EQ(v["state"], "available") << v.dump();
+    }
+    EXPECT_EQ(listed, (std::set<std::string>{boot_volumes[0], volumes[0], volumes[1], volumes[2]}));
+    for (const auto& v : volumes) {
+        EXPECT_EQ(volume_mark(v), "probe-volume 2") << v;
+    }
+    EXPECT_EQ(read_text(probe_image_, 4 << 20), image_sum) << "the imported file never changes";
+    EXPECT_EQ(vmctl({"image", "delete", image}).status, 0) << "no instance uses it any more";
+    expect_nothing_left();
+}
+
+TEST_F(VmdEndToEnd, RunLargerThanTheHostHoldsCreatesNothing) {
+    import("probe", kCmdline);
+    const CommandResult r =
+        vmctl({"run", "--image", "probe", "--count", "8", "--memory", "256", "--name", "big"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("memory"), std::string::npos) << "says what is short: " << r.err;
+    EXPECT_EQ(vmctl_json({"list"}).size(), 0u);
+    EXPECT_TRUE(instance_cgroups().empty());
+    std::error_code ec;
+    EXPECT_TRUE(fs::is_empty(state_ + "/instances", ec) || !fs::exists(state_ + "/instances"));
+    // The same host holds fewer of them.
+    const auto ids = run({"--image", "probe", "--count", "2", "--name", "fits"});
+    EXPECT_EQ(ids.size(), 2u);
+    ASSERT_TRUE(each(ids, {"terminate", "--force"}));
+    expect_nothing_left();
+}
+
+TEST_F(VmdEndToEnd, TheSameClientTokenGivesTheSameInstances) {
+    import("probe", kCmdline);
+    const std::vector<std::string> args{"--image", "probe",          "--count",
+                                        "2",       "--client-token", "token-13"};
+    const auto first = run(args);
+    ASSERT_EQ(first.size(), 2u);
+    const auto again = run(args);
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(vmctl_json({"list"}).size(), 2u) << "none more";
+    const CommandResult other =
+        vmctl({"run", "--image", "probe", "--count", "3", "--client-token", "token-13"});
+    EXPECT_EQ(other.status, 1) << "the same token with another request is refused";
+    EXPECT_FALSE(other.err.empty());
+    EXPECT_EQ(vmctl_json({"list"}).size(), 2u);
+    ASSERT_TRUE(each(first, {"terminate", "--force"}));
+    expect_nothing_left();
+}
+
+// Use case failure 1: the image does not boot. The instance is failed with
+// the reason, its console readable; it can be started again or terminated.
+TEST_F(VmdEndToEnd, AGarbageKernelFailsTheBootWithTheVmmsReason) {
+    const std::string image = import("garbage", kCmdline, garbage_kernel_);
+    const auto ids = run({"--image", "garbage"});
+    ASSERT_EQ(ids.size(), 1u);
+    const CommandResult r = vmctl({"wait", ids[0], "--state", "running", "--timeout", "120"});
+    EXPECT_EQ(r.status, 1) << "it cannot become running";
+    const json i = show(ids[0]);
+    EXPECT_EQ(i["state"], "failed");
+    const std::string reason = i.value("reason", "");
+    // vmd keeps the kernel it was given beside the image (docs/vmd.md, "State directory").
+    EXPECT_NE(reason.find("/images/" + image + "/kernel"), std::string::npos)
+        << "the vmm's message names the kernel: " << reason;
+    EXPECT_EQ(vmctl({"-q", "start", ids[0]}).status, 1) << "a start fails the same way";
+    EXPECT_EQ(state_of(ids[0]), "failed");
+    ASSERT_TRUE(each(ids, {"terminate"}));
+    EXPECT_EQ(state_of(ids[0]), "terminated");
+    expect_nothing_left();
+}
+
+TEST_F(VmdEndToEnd, APanickingGuestFailsWithTheKernelPanic) {
+    // No init where the kernel is told to look: it panics before "ready".
+    import("panics", "console=ttyS0 root=/dev/vda rw init=/no/such/init");
+    const auto ids = run({"--image", "panics"});
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(vmctl({"wait", ids[0], "--state", "running", "--timeout", "240"}).status, 1);
+    json i = show(ids[0]);
+    EXPECT_EQ(i["state"], "failed");
+    EXPECT_NE(i.value("reason", "").find("panic"), std::string::npos) << i.dump();
+    EXPECT_NE(console(ids[0]).find("Kernel panic"), std::string::npos) << "the console shows it:\n"
+                                                                       << console(ids[0]);
+    // The subscriber may try again: the same failure, counted as another boot.
+    EXPECT_EQ(vmctl({"-q", "start", ids[0]}).status, 1);
+    i = show(ids[0]);
+    EXPECT_EQ(i["state"], "failed");
+    EXPECT_NE(i.value("reason", "").find("panic"), std::string::npos) << i.dump();
+    ASSERT_TRUE(each(ids, {"terminate"}));
+    expect_nothing_left();
+}
+
+// Use case failure 2: the guest does not stop on command. stop says so and
+// the instance stays running; stop --force and terminate end it.
+TEST_F(VmdEndToEnd, AGuestThatIgnoresThePowerButtonStopsOnlyWhenForced) {
+    import("stubborn", std::string(kCmdline) + " ignore_power_button");
+    const auto ids = run({"--image", "stubborn", "--count", "2", "--name", "stubborn"});
+    ASSERT_EQ(ids.size(), 2u);
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (const auto& id : ids) {
+        const CommandResult r = vmctl({"stop", id, "--timeout", "10"});
+        EXPECT_EQ(r.status, 1);
+        EXPECT_NE(r.err.find("timed out"), std::string::npos) << r.err;
+        const json i = show(id);
+        EXPECT_EQ(i["state"], "running") << "the failed stop leaves it running";
+        EXPECT_NE(i.value("last_error", "").find("timed out"), std::string::npos) << i.dump();
+        EXPECT_EQ(processes_of(id).size(), 1u);
+    }
+    EXPECT_NE(console(ids[0]).find("power button pressed: ignored"), std::string::npos)
+        << "the guest saw the button:\n"
+        << console(ids[0]);
+    ASSERT_TRUE(each({ids[0]}, {"stop", "--force", "--timeout", "10"}));
+    EXPECT_EQ(state_of(ids[0]), "stopped");
+    ASSERT_TRUE(each({ids[1]}, {"terminate", "--timeout", "10"}));
+    EXPECT_EQ(state_of(ids[1]), "terminated");
+    ASSERT_TRUE(each({ids[0]}, {"terminate"}));
+    expect_nothing_left();
+}
+
+// Scenario 2's failure 2: a persistent device fails under a running guest.
+// The instance shows the vmm's disk errors and runs on; a later start retries.
+TEST_F(VmdEndToEnd, AFailingVolumeShowsItsErrorsOnTheInstance) {
+    import("probe", kCmdline);
+    const std::string volume = create_volume("failing");
+    const auto ids = run({"--image", "probe", "--volume", volume});
+    ASSERT_EQ(ids.size(), 1u);
+    ASSERT_TRUE(wait_all(ids, "running"));
+    EXPECT_EQ(probe(ids[0]).volume, 0);
+    EXPECT_TRUE(show(ids[0])["disk_errors"].empty());
+    // The file shrinks under the guest; the next boot's reads of the disk fail.
+    ASSERT_EQ(sh("truncate -s 0 " + volume_file(volume)), 0);
+    ASSERT_TRUE(each(ids, {"reboot"}));
+    ASSERT_TRUE(wait_all(ids, "running"));
+    json i;
+    for (int tries = 0; tries < 100; ++tries) {
+        i = show(ids[0]);
+        if (!i["disk_errors"].empty()) {
+            break;
+        }
+        std::this_thread::sleep_for(200ms);
+    }
+    ASSERT_FALSE(i["disk_errors"].empty()) << i.dump();
+    EXPECT_NE(i["disk_errors"].dump().find(volume), std::string::npos)
+        << "names the volume: " << i.dump();
+    EXPECT_EQ(i["state"], "running") << "the guest runs on";
+    // Mended while stopped, the next start boots cleanly and forgets the errors.
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    ASSERT_EQ(sh("truncate -s " + std::to_string(kVolumeBytes) + " " + volume_file(volume)), 0);
+    ASSERT_TRUE(each(ids, {"start"}));
+    i = show(ids[0]);
+    EXPECT_EQ(i["state"], "running");
+    EXPECT_TRUE(i["disk_errors"].empty()) << i.dump();
+    ASSERT_TRUE(each(ids, {"terminate"}));
+    expect_nothing_left();
+}
+
+// vmd killed while a run is under way, at whatever point it had reached:
+// after a restart the instances are all there exactly once (retrying with
+// the same client token never makes more) and all run.
+TEST_F(VmdEndToEnd, SigkillOfVmdDuringRunLeavesEveryInstanceOnce) {
+    import("probe", kCmdline);
+    const std::vector<std::string> run_args{vmctl_bin_,
+                                            "--socket",
+                                            socket_,
+                                            "-q",
+                                            "run",
+                                            "--image",
+                                            "probe",
+                                            "--count",
+                                            "3",
+                                            "--persistent-root",
+                                            "--memory",
+                                            std::to_string(kMemoryMib),
+                                            "--boot-timeout",
+                                            std::to_string(kBootTimeoutS),
+                                            "--client-token",
+                                            "crash-during-run"};
+    std::thread client([&] { run_command(run_args, 60s); });
+    // The first sign of the run on disk (an instance's files or its boot
+    // volume), or at the latest 10 s after the request: kill vmd there.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::error_code ec;
+    while (std::chrono::steady_clock::now() < deadline && fs::is_empty(state_ + "/instances", ec) &&
+           fs::is_empty(state_ + "/volumes", ec)) {
+        std::this_thread::sleep_for(2ms);
+    }
+    vmd_->kill_hard();
+    client.join();
+    ASSERT_NO_FATAL_FAILURE(start_vmd());
+    // The client retries as a client would after a dropped connection.
+    const CommandResult again = run_command(run_args, kVmctlTimeout);
+    ASSERT_EQ(again.status, 0) << again.err;
+    std::vector<std::string> ids;
+    std::istringstream lines(again.out);
+    for (std::string id; lines >> id;) {
+        ids.push_back(id);
+    }
+    ASSERT_EQ(ids.size(), 3u) << again.out;
+    EXPECT_EQ(vmctl_json({"list"}).size(), 3u) << "never more than asked";
+    ASSERT_TRUE(wait_all(ids, "running"));
+    for (const auto& id : ids) {
+        EXPECT_EQ(processes_of(id).size(), 1u) << id << ": one vmm each";
+        EXPECT_EQ(probe(id).root, 0) << id;
+    }
+    EXPECT_EQ(vmm_processes(), 3u);
+    EXPECT_EQ(vmctl_json({"volume", "list"}).size(), 3u) << "one boot volume each, no leftovers";
+    ASSERT_TRUE(each(ids, {"terminate", "--force"}));
+    EXPECT_TRUE(vmctl_json({"volume", "list"}).empty());
+    expect_nothing_left();
+}
+
+// vmd killed with 3 instances running: they run on while it is down; a
+// second vmd cannot take the state dir meanwhile; the restarted vmd adopts
+// the same vmm processes and can still stop and terminate them.
+TEST_F(VmdEndToEnd, SigkillOfVmdWithThreeRunningAdoptsThemAndLeaksNothing) {
+    import("probe", kCmdline);
+    const auto ids = run({"--image", "probe", "--count", "3", "--name", "adopt"});
+    ASSERT_EQ(ids.size(), 3u);
+    ASSERT_TRUE(wait_all(ids, "running"));
+    std::map<std::string, std::vector<pid_t>> vmms;
+    for (const auto& id : ids) {
+        vmms[id] = processes_of(id);
+        ASSERT_EQ(vmms[id].size(), 1u) << id;
+    }
+    vmd_->kill_hard();
+    std::this_thread::sleep_for(2s);
+    for (const auto& id : ids) {
+        EXPECT_EQ(kill(vmms[id][0], 0), 0) << id << ": its vmm runs on while vmd is down";
+    }
+    ASSERT_NO_FATAL_FAILURE(start_vmd());
+    {
+        VmdProcess second(vmd_bin_,
+                          {"--state-dir", state_, "--socket", run_dir_ + "/second.sock",
+                           "--run-dir", run_dir_, "--cgroup-root", cgroup_root_, "--vmm", a_.vmm},
+                          dir_ + "/second-vmd.log");
+        EXPECT_EQ(second.wait_exit(30s), 1);
+        EXPECT_NE(second.log().find("another vmd (pid " + std::to_string(vmd_->pid()) + ")"),
+                  std::string::npos)
+            << second.log();
+    }
+    for (const auto& id : ids) {
+        EXPECT_EQ(state_of(id), "running") << id;
+        EXPECT_EQ(processes_of(id), vmms[id]) << id << ": adopted, not started again";
+        EXPECT_EQ(probe(id).boots, 1) << id << ": the guest never rebooted";
+    }
+    // vmd acts on adopted instances: a clean stop through the power button.
+    ASSERT_TRUE(each({ids[0]}, {"stop", "--timeout", "120"}));
+    EXPECT_EQ(state_of(ids[0]), "stopped");
+    EXPECT_TRUE(processes_of(ids[0]).empty());
+    ASSERT_TRUE(each(ids, {"terminate"}));
+    expect_nothing_left();
+    EXPECT_EQ(vmd_->stop(), 0) << "vmd ends cleanly on SIGTERM";
+}
+
+// Bad requests to every resource get a 4xx with a JSON error, and vmd
+// serves on (no guest needed).
+TEST_F(VmdEndToEnd, BadRequestsGetA4xxJsonErrorAndVmdServesOn) {
+    using testing_support::http_unix;
+    const std::string huge = "{\"name\": \"" + std::string(70 * 1024, 'x') + "\"}";
+    struct Case {
+        std::string method, path, body;
+        int status;  // 0: any 4xx
+    };
+    const std::vector<Case> cases = {
+        {"POST", "/v1/images", "{oops", 400},
+        {"POST", "/v1/images", R"({"name": 7, "path": []})", 400},
+        {"POST", "/v1/images", R"({"name": "x", "path": "/etc/hostname", "colour": "red"})", 400},
+        {"POST", "/v1/images", huge, 413},
+        {"POST", "/v1/volumes", "[1, 2", 400},
+        {"POST", "/v1/volumes", R"({"name": "v", "size_bytes": "ten"})", 400},
+        {"POST", "/v1/volumes", R"({"name": "v", "size_bytes": -512})", 400},
+        {"POST", "/v1/volumes", huge, 413},
+        {"POST", "/v1/instances", "", 400},
+        {"POST", "/v1/instances", R"({"image": "none", "count": "3"})", 400},
+        {"POST", "/v1/instances", R"({"image": "none", "count": 1, "extra": true})", 400},
+        {"POST", "/v1/instances", R"({"image": "no-such-image"})", 0},
+        {"POST", "/v1/instances", huge, 413},
+        {"GET", "/v1/instances/i-000000000000", "", 404},
+        {"GET", "/v1/images/img-000000000000", "", 404},
+        {"POST", "/v1/instances/i-000000000000/start", "{}", 404},
+        {"POST", "/v1/instances/i-000000000000/stop", R"({"timeout_s": "soon"})", 0},
+        {"POST", "/v1/instances/i-000000000000/reboot", "{oops", 0},
+        {"POST", "/v1/instances/i-000000000000/terminate", "{}", 404},
+        {"GET", "/v1/instances/i-000000000000/wait?state=running&timeout_s=1", "", 404},
+        {"GET", "/v1/instances/i-000000000000/console?offset=0", "", 404},
+        {"POST", "/v1/volumes/vol-000000000000/attach", R"({"instance": "i-000000000000"})", 404},
+        {"POST", "/v1/volumes/vol-000000000000/detach", "{}", 404},
+        {"GET", "/v1/nothing-here", "", 404},
+        {"PUT", "/v1/instances", "{}", 405},
+        {"POST", "/v1/health", "{}", 405},
+    };
+    for (const auto& c : cases) {
+        const auto [status, body] = http_unix(socket_, c.method, c.path, c.body);
+        const std::string what = c.method + " " + c.path + " " + c.body.substr(0, 60);
+        if (c.status != 0) {
+            EXPECT_EQ(status, c.status) << what << " -> " << body;
+        }
+        EXPECT_GE(status, 400) << what;
+        EXPECT_LT(status, 500) << what << " -> " << body;
+        const json error = json::parse(body, nullptr, false);
+        EXPECT_TRUE(error.is_object() && error.contains("error") && error["error"].is_string())
+            << what << " -> " << body;
+        ASSERT_EQ(http_unix(socket_, "GET", "/v1/health").first, 200) << "after " << what;
+    }
+    EXPECT_EQ(vmctl_json({"list"}).size(), 0u) << "nothing was created";
+    EXPECT_EQ(vmctl_json({"volume", "list"}).size(), 0u);
+}
+
+}  // namespace
