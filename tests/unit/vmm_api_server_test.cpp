@@ -156,38 +156,6 @@ TEST_F(ApiServerTest, SocketFileIsRemovedWhenTheServerStops) {
     EXPECT_NE(access(path_.c_str(), F_OK), 0);
 }
 
-// A raw request, for what an HTTP client library would not send.
-std::string raw_request(const std::string& socket_path, const std::string& request) {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
-    std::string answer;
-    timeval tv{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0) {
-            answer.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    close(fd);
-    return answer;
-}
-
-// A path that is not UTF-8 once made the 404's JSON throw out of a
-// libevent callback: std::terminate, the VMM gone.
-TEST_F(ApiServerTest, APathThatIsNotUtf8GetsAJsonError) {
-    const std::string answer = raw_request(path_, "GET /\xff\xfe HTTP/1.0\r\nHost: vm\r\n\r\n");
-    EXPECT_NE(answer.find(" 404 "), std::string::npos) << answer;
-    EXPECT_NE(answer.find("no such endpoint"), std::string::npos) << answer;
-    auto res = client().Get("/vm");
-    ASSERT_TRUE(res) << "the server is still there";
-    EXPECT_EQ(res->status, 200);
-}
-
 // nlohmann throws out_of_range, not parse_error, for a number beyond a
 // double: still the user's mistake, a 400 and not a 500.
 TEST_F(ApiServerTest, ANumberBeyondADoubleIsABadRequest) {
