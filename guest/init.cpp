@@ -554,13 +554,16 @@ int main() {
     pid_t shell = spawn_console_shell();
     time_t shell_started = time(nullptr);
     const bool ignore_power_button = on_kernel_cmdline("ignore_power_button");
-    progress(boot_progress::kReady);
-    log("ready");
-
+    // The input devices are open before "ready": evdev gives a press only to
+    // readers that had it open, and the host may press the button the moment
+    // it sees "ready".
     std::vector<pollfd> fds{{sigfd, POLLIN, 0}};
     for (int fd : open_input_devices()) {
         fds.push_back({fd, POLLIN, 0});
     }
+    progress(boot_progress::kReady);
+    log("ready");
+
     for (;;) {
         if (poll(fds.data(), fds.size(), -1) < 0) {
             continue;
