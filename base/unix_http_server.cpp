@@ -77,7 +77,9 @@ void clear_stale_socket(const std::string& path, const sockaddr_un& addr) {
     }
     if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ||
         errno == EAGAIN) {
-        throw HostError(path + " is in use: another server listens on it (stop it first)");
+        throw InvalidInput(path +
+                           " is in use: another server listens on it (stop that one or "
+                           "choose another socket path)");
     }
     if (errno != ECONNREFUSED) {
         throw_errno("cannot probe the existing socket " + path);

@@ -1,6 +1,6 @@
 #pragma once
 // An HTTP/1.1 server on a Unix socket (libevent's evhttp) for JSON APIs, on
-// an event_base the caller owns and runs: vmd's API, and later the vmm's.
+// an event_base the caller owns and runs: vmd's API and the vmm's.
 //
 // Each request reaches the handler as a shared HttpRequest holding the
 // method, path, query, body and the caller's credentials (SO_PEERCRED). The

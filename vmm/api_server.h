@@ -12,18 +12,15 @@
 //
 // Errors are JSON {"error": "..."} with a 4xx status; the VM runs on.
 
-#include <sys/stat.h>
-
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "base/fd.h"
+#include "base/unix_http_server.h"
 
 struct event_base;
-struct evhttp;
-struct evhttp_request;
 struct event;
 
 namespace vmm {
@@ -55,14 +52,10 @@ class ApiServer {
     static constexpr std::size_t kMaxBodyBytes = 16 * 1024;
 
   private:
-    void handle(evhttp_request* request);
-
     VmController& controller_;
-    std::string socket_path_;
-    struct stat bound_ {};  // the socket file this server made (unlinked at the end if still there)
-    base::Fd stop_fd_;      // an eventfd: written by the destructor to end the loop
+    base::Fd stop_fd_;  // an eventfd: written by the destructor to end the loop
     std::unique_ptr<event_base, void (*)(event_base*)> base_;
-    std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
+    std::unique_ptr<base::UnixHttpServer> http_;
     std::unique_ptr<event, void (*)(event*)> stop_event_;
     std::thread thread_;
 };

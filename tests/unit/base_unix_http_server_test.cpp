@@ -341,7 +341,7 @@ TEST(UnixHttpServerBind, ReplacesAStaleSocketAndSetsTheMode) {
         try {
             UnixHttpServer second(loop.loop(), options, [](auto) {});
             ADD_FAILURE() << "a second server bound a live socket";
-        } catch (const HostError& e) {
+        } catch (const InvalidInput& e) {
             EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
         }
         ASSERT_EQ(lstat(path.c_str(), &st), 0) << "the live socket is still there";
