@@ -1,14 +1,19 @@
 #pragma once
-// Calls a vmm's control API (PUT /vm/actions, docs/vmm.md) from a thread
-// of its own, so that a vmm that does not answer never stalls vmd's loop;
-// each result comes back on the loop.
+// Calls the vmms' control APIs (docs/vmm.md) off vmd's loop, so that a vmm
+// that does not answer never stalls the loop, and never the calls to other
+// vmms: a few threads serve the calls, one socket at a time each, so a hung
+// vmm holds one thread (its own calls wait behind it) and the others go on.
+// Each result comes back on the loop.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "supervisor/vmd/event_loop.h"
 
@@ -16,8 +21,22 @@ namespace supervisor::vmd {
 
 class VmmClient {
   public:
-    explicit VmmClient(EventLoop& loop);
-    ~VmmClient();
+    struct Timeouts {
+        std::chrono::seconds connect{2};
+        std::chrono::seconds read{5};
+        std::chrono::seconds write{2};
+    };
+    // What came back: an HTTP status and body, or `error` (status 0) when
+    // the vmm did not answer.
+    struct Reply {
+        int status = 0;
+        std::string body;
+        std::string error;
+    };
+
+    explicit VmmClient(EventLoop& loop);  // the default timeouts, 4 threads
+    VmmClient(EventLoop& loop, Timeouts timeouts, int threads);
+    ~VmmClient();  // waits for the calls in flight (each bounded by the timeouts)
     VmmClient(const VmmClient&) = delete;
     VmmClient& operator=(const VmmClient&) = delete;
 
@@ -25,20 +44,29 @@ class VmmClient {
     void act(const std::string& socket, const std::string& action,
              std::function<void(const std::string& error)> done);
 
+    // Any request ("GET", "/metrics", ""); `done` on the loop.
+    void request(const std::string& socket, const std::string& method, const std::string& path,
+                 const std::string& body, std::function<void(const Reply&)> done);
+
   private:
     struct Call {
         std::string socket;
-        std::string action;
-        std::function<void(const std::string&)> done;
+        std::string method;
+        std::string path;
+        std::string body;
+        std::function<void(const Reply&)> done;
     };
     void serve();
+    Reply perform(const Call& call) const;
 
     EventLoop& loop_;
+    const Timeouts timeouts_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Call> calls_;
+    std::set<std::string> busy_;  // sockets a thread is calling now
     bool stopping_ = false;
-    std::thread thread_;
+    std::vector<std::thread> threads_;
 };
 
 }  // namespace supervisor::vmd
