@@ -96,7 +96,8 @@ class Vmd:
     def __init__(self, args, work, vmm):
         self.work = work
         self.sock = os.path.join(work, "run", "vmd.sock")
-        self.cgroup = f"/sys/fs/cgroup/vmd-bench-{os.getpid()}-{os.path.basename(work)}"
+        self.cgroup = os.path.join(args.cgroup_parent,
+                                   f"vmd-bench-{os.getpid()}-{os.path.basename(work)}")
         os.makedirs(os.path.join(work, "run"), exist_ok=True)
         self.log = open(os.path.join(work, "vmd.log"), "w")
         self.proc = subprocess.Popen(
@@ -375,6 +376,9 @@ def main():
                    help="vmd --max-memory (the stand-ins take no guest memory)")
     p.add_argument("--boot-timeout", type=int, default=300)
     p.add_argument("--settle", type=float, default=10.0)
+    p.add_argument("--cgroup-parent", default="/sys/fs/cgroup",
+                   help="a cgroup v2 directory for vmd's cgroup root (a hybrid host: "
+                        "/sys/fs/cgroup/unified, with --skip-fleet)")
     p.add_argument("--skip-fleet", action="store_true")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--out", default="build/bench")
