@@ -10,7 +10,8 @@ failures: failed integration tests, failed I/O benchmark runs), with the time ea
 took. docs/performance.md ("The sandbox's defect") publishes the table.
 
     tests/bench/freeze_rate.py --workload io|integration --runs N \
-        --config NAME:cpus=1,mem=6G[,accel=tcg;thread=multi][,cpu=max] ... [--out DIR]
+        --config NAME:cpus=1,mem=6G[,accel=tcg;thread=multi][,cpu=max] ... [--out DIR] \
+        [--lock FILE]
 
 Workloads:
   io           tests/bench/io_bench.py --reps 1 --retries 0 (vmm and QEMU, fio, iperf3, ping)
@@ -23,6 +24,8 @@ each run beside them.
 """
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -93,6 +96,21 @@ def classify(status, stderr_text, failures):
     return "ok"
 
 
+@contextlib.contextmanager
+def sandbox_lock(path):
+    """Holds `path` (flock) for one run, so that other users of the machine's
+    sandbox take turns with this script between runs; the wait is not timed."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run_once(a, conf, run_no, kernel, image):
     run_id = f"{conf['name']}-{run_no}"
     cmd, result_path = workload_command(a.workload, a.out, run_id, kernel, image)
@@ -106,12 +124,12 @@ def run_once(a, conf, run_no, kernel, image):
                "--timeout", str(a.timeout), "--"]
     log_path = os.path.join(a.out, f"{a.workload}-{run_id}.log")
     print(f"freeze_rate: {a.workload} run {run_no}/{a.runs} in {conf['name']} ...", flush=True)
-    start = time.monotonic()
-    with open(log_path, "w") as log:
+    with sandbox_lock(a.lock), open(log_path, "w") as log:
+        start = time.monotonic()
         proc = subprocess.run(sandbox + cmd, cwd=REPO, env=env, stdout=log,
                               stderr=subprocess.PIPE, text=True)
+        seconds = round(time.monotonic() - start, 1)
         log.write(proc.stderr)
-    seconds = round(time.monotonic() - start, 1)
     failures, units = guest_failures(a.workload, result_path)
     outcome = classify(proc.returncode, proc.stderr, failures)
     print(f"freeze_rate: {a.workload} run {run_no} in {conf['name']}: {outcome} "
@@ -146,6 +164,7 @@ def main():
     p.add_argument("--config", type=parse_config, action="append", required=True)
     p.add_argument("--timeout", type=int, default=2400, help="kvm-sandbox --timeout per run")
     p.add_argument("--out", default="build/freeze-rate")
+    p.add_argument("--lock", help="a file to flock around each run (e.g. /tmp/kvm-sandbox.lock)")
     a = p.parse_args()
     if a.runs < 1:
         p.error("--runs wants a positive number")
