@@ -5,10 +5,12 @@
 #include <set>
 
 #include "base/error.h"
+#include "net/address_pool.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/client_tokens.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
+#include "supervisor/store/leases.h"
 #include "supervisor/store/processes.h"
 #include "supervisor/store/volumes.h"
 #include "supervisor/vmd/api_error.h"
@@ -111,6 +113,24 @@ void InstanceService::check_capacity(std::int64_t count, std::int64_t memory_mib
     }
 }
 
+void InstanceService::check_addresses(std::int64_t count) {
+    if (!ctx_.network.leases()) {
+        return;
+    }
+    // The leases themselves are taken at each start, in its transaction;
+    // this only refuses a run that cannot get its addresses now.
+    const auto& pool = ctx_.network.pool();
+    const auto leased = static_cast<std::int64_t>(store::LeaseStore(ctx_.db).leases().size());
+    const auto capacity = static_cast<std::int64_t>(pool.capacity());
+    if (leased + count > capacity) {
+        throw conflict("not enough addresses: " + std::to_string(count) + " instance" +
+                       (count > 1 ? "s" : "") + " need " + std::to_string(count) + ", " +
+                       std::to_string(std::max<std::int64_t>(0, capacity - leased)) + " of the " +
+                       std::to_string(capacity) + " in " + pool.cidr().to_string() +
+                       " are free; stop an instance or give vmd a larger --network-cidr");
+    }
+}
+
 void InstanceService::run(const Caller& caller, const std::string& text, bool wait, Reply reply) {
     JsonBody body(text, false);
     const std::string image_ref = body.string("image");
@@ -205,6 +225,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
         }
     }
     check_capacity(count, memory, persistent ? &image : nullptr);
+    check_addresses(count);
 
     std::vector<std::string> ids;
     {
@@ -330,7 +351,12 @@ void InstanceService::start(const Caller& caller, const std::string& ref, const 
         }
         check_capacity(1, r.memory_mib, nullptr);
     }
-    const auto o = supervisor_.apply(r.id, Cause(CauseKind::kStart));
+    lifecycle::Outcome o;
+    try {
+        o = supervisor_.apply(r.id, Cause(CauseKind::kStart));
+    } catch (const net::PoolExhausted& e) {
+        throw conflict("instance " + r.id + " cannot start: " + e.what());
+    }
     if (o.refused()) {
         throw conflict(o.message);
     }

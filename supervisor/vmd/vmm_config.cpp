@@ -36,6 +36,9 @@ nlohmann::json vmm_config(const VmmConfigInputs& in) {
         {"events", in.layout.events(r.id)},
         {"disk", disks},
     };
+    if (in.net) {
+        config["net"] = *in.net;
+    }
     if (image.initrd) {
         config["initrd"] = in.layout.image_initrd(image.id);
     }

@@ -185,7 +185,9 @@ bool Vmd::start(const Options& options) {
                                      "--max-memory",
                                      std::to_string(options.max_memory_mib),
                                      "--min-free-disk",
-                                     "0"};
+                                     "0",
+                                     "--network",
+                                     options.network};
     args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     const std::string log_path = dir_ + "/vmd.log";
     const pid_t pid = fork();

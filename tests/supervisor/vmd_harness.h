@@ -32,6 +32,8 @@ class Vmd {
   public:
     struct Options {
         std::int64_t max_memory_mib = 4096;
+        // Leases without the bridge and taps, which need CAP_NET_ADMIN.
+        std::string network = "addresses";
         std::vector<std::string> extra_args;
         std::map<std::string, std::string> env;  // e.g. VMD_TEST_CRASH_AT
     };
