@@ -93,9 +93,9 @@ void InstanceNetwork::start(store::Database& db) {
         }
     }
     log_line("bridge " + bridge_.name + " " + bridge_.gateway.to_string() + "/" +
-             std::to_string(bridge_.network.prefix_length()) + ", " +
-             std::to_string(ports.size()) + " instance port" + (ports.size() == 1 ? "" : "s") +
-             " in nftables table bridge " + filter_.table);
+             std::to_string(bridge_.network.prefix_length()) + ", " + std::to_string(ports.size()) +
+             " instance port" + (ports.size() == 1 ? "" : "s") + " in nftables table bridge " +
+             filter_.table);
 }
 
 void InstanceNetwork::lease(store::Database& db, store::InstanceRecord& r) {
@@ -161,8 +161,8 @@ void InstanceNetwork::unplug(const store::InstanceRecord& r) {
             log_line("instance " + r.id + ": tap " + tap + " deleted");
         }
     } catch (const base::Error& e) {
-        log_line("instance " + r.id + ": could not remove tap " + tap + " or its rules: " +
-                 e.what() + " (the next vmd start removes it)");
+        log_line("instance " + r.id + ": could not remove tap " + tap +
+                 " or its rules: " + e.what() + " (the next vmd start removes it)");
     }
 }
 

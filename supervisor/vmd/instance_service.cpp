@@ -8,6 +8,7 @@
 #include "net/address_pool.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/client_tokens.h"
+#include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
 #include "supervisor/store/leases.h"
@@ -17,6 +18,7 @@
 #include "supervisor/vmd/clock.h"
 #include "supervisor/vmd/files.h"
 #include "supervisor/vmd/ids.h"
+#include "supervisor/vmd/instance_seed.h"
 #include "supervisor/vmd/json_body.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/lookup.h"
@@ -58,7 +60,9 @@ nlohmann::json InstanceService::view(const store::InstanceRecord& r) {
             volumes.push_back(a.volume);
         }
     }
-    return instance_view(r, volumes);
+    auto view = instance_view(r, volumes);
+    view["ssh_host_keys"] = host_public_keys(ctx_.layout, r.id);
+    return view;
 }
 
 nlohmann::json InstanceService::view(const std::string& id) {
@@ -143,10 +147,13 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
     const std::int64_t boot_timeout = body.integer("boot_timeout_s", 120, 1, 86400);
     const auto token = body.optional_string("client_token");
     const bool keep_root = body.boolean("keep_root", false);
+    const auto ssh_keys = body.strings("ssh_keys");
+    const auto user_data = body.optional_string("user_data");
     body.finish();
     if (token) {
         check_client_token(*token);
     }
+    check_credentials(ssh_keys, user_data.value_or(""));
     const auto image = find_image(ctx_.db, caller, image_ref);
     if (image.state != "available") {
         throw conflict("image " + image.id + " is " + image.state +
@@ -176,7 +183,9 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                              {"volumes", nlohmann::json::array()},
                              {"name", name ? nlohmann::json(*name) : nlohmann::json(nullptr)},
                              {"boot_timeout_s", boot_timeout},
-                             {"keep_root", keep_root}};
+                             {"keep_root", keep_root},
+                             {"ssh_keys", ssh_keys},
+                             {"user_data", user_data ? nlohmann::json(*user_data) : nullptr}};
     for (const auto& v : volumes) {
         canonical["volumes"].push_back(v.id);
     }
@@ -260,6 +269,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                 r.boot_volume = boot.id;
             }
             store::instances::insert(ctx_.db, r);
+            store::credentials::put(ctx_.db, {r.id, ssh_keys, user_data});
             if (r.boot_volume) {
                 store::attachments::insert(ctx_.db, {*r.boot_volume, r.id, now});
             }

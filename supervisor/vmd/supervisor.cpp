@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "net/address_pool.h"
 #include "supervisor/store/attachments.h"
+#include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
 #include "supervisor/store/processes.h"
@@ -23,6 +24,7 @@
 #include "supervisor/vmd/disk_copy.h"
 #include "supervisor/vmd/events_file.h"
 #include "supervisor/vmd/files.h"
+#include "supervisor/vmd/instance_seed.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/process.h"
 #include "supervisor/vmd/vmm_config.h"
@@ -357,7 +359,9 @@ void Supervisor::launch(const std::string& id) {
         ensure_dir(dir, 0700);
         ensure_dir(ctx_.layout.sockets_dir(), 0700);
         const auto nic = ctx_.network.plug(*r);
-        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options, nic};
+        const auto seed = write_instance_seed(ctx_.layout, *r, store::credentials::get(ctx_.db, id),
+                                              ctx_.network);
+        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options, nic, seed};
         write_file_atomically(ctx_.layout.vmm_config(id), vmm_config(inputs).dump(2) + "\n", 0600);
         touch(ctx_.layout.events(id));
         unlink(ctx_.layout.api_socket(id).c_str());

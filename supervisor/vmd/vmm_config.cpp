@@ -24,6 +24,10 @@ nlohmann::json vmm_config(const VmmConfigInputs& in) {
     for (const auto& v : in.data_volumes) {
         disks.push_back("path=" + in.layout.volume_file(v) + ",id=" + v);
     }
+    if (in.seed) {
+        // Last, so that data volumes keep their names (/dev/vdb, ...).
+        disks.push_back("path=" + *in.seed + ",id=seed,readonly");
+    }
     nlohmann::json config{
         {"id", r.id},
         {"kernel", kernel},

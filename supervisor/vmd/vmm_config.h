@@ -20,7 +20,8 @@ struct VmmConfigInputs {
     const std::vector<std::string>& data_volumes;  // attached, in order
     const Layout& layout;
     const Options& options;
-    std::optional<std::string> net = std::nullopt;  // the `net` option (tap, MAC); none: no card
+    std::optional<std::string> net = std::nullopt;   // the `net` option (tap, MAC); none: no card
+    std::optional<std::string> seed = std::nullopt;  // the NoCloud seed image, attached last
 };
 
 // Throws InvalidInput when the image has no kernel and vmd none either.
