@@ -51,7 +51,8 @@ class VmdNetwork : public ::testing::Test {
         return r.json()["instances"][0]["id"];
     }
     void stop(const std::string& id) {
-        const auto r = vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object());
+        const auto r =
+            vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object());
         ASSERT_EQ(r.status, 200) << r.body;
     }
 
@@ -98,14 +99,14 @@ TEST_F(VmdNetwork, EachRunningInstanceHoldsItsOwnAddressUntilItStops) {
     ASSERT_EQ(started.status, 200) << started.body;
     EXPECT_EQ(started.json()["address"], high_address)
         << "its previous address, still free, comes back";
-    ASSERT_EQ(vmd_->post("/v1/instances/" + low + "/start?wait=true", nlohmann::json::object())
-                  .status,
-              200);
+    ASSERT_EQ(
+        vmd_->post("/v1/instances/" + low + "/start?wait=true", nlohmann::json::object()).status,
+        200);
 
     // Terminated: its address goes to the next instance.
     const std::string freed = instance(ids[1])["address"];
-    const auto t = vmd_->post("/v1/instances/" + ids[1] + "/terminate?wait=true",
-                              {{"force", true}});
+    const auto t =
+        vmd_->post("/v1/instances/" + ids[1] + "/terminate?wait=true", {{"force", true}});
     ASSERT_EQ(t.status, 200) << t.body;
     EXPECT_TRUE(instance(ids[1])["address"].is_null());
     const auto next = run_one("plain", "next");
@@ -143,8 +144,7 @@ TEST_F(VmdNetwork, AnExhaustedPoolRefusesRunAndStartWith409) {
     EXPECT_EQ(vmd_->wait_state(second, "running")["address"], "198.18.0.2");
     const auto start = vmd_->post("/v1/instances/" + first + "/start", nlohmann::json::object());
     EXPECT_EQ(start.status, 409) << start.body;
-    EXPECT_NE(start.body.find("no free address in 198.18.0.0/30"), std::string::npos)
-        << start.body;
+    EXPECT_NE(start.body.find("no free address in 198.18.0.0/30"), std::string::npos) << start.body;
     EXPECT_EQ(instance(first)["state"], "stopped") << "the refused start changed nothing";
     EXPECT_TRUE(instance(first)["address"].is_null());
 }
