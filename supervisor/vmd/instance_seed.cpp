@@ -33,8 +33,9 @@ std::vector<seed::HostKey> read_host_keys(const std::string& path) {
     text << in.rdbuf();
     const auto j = nlohmann::json::parse(text.str(), nullptr, false);
     if (!j.is_array()) {
-        throw base::HostError(path + " is not a JSON array of host keys: remove it, and the "
-                                     "next start of the instance makes new ones");
+        throw base::HostError(path +
+                              " is not a JSON array of host keys: remove it, and the "
+                              "next start of the instance makes new ones");
     }
     std::vector<seed::HostKey> keys;
     for (const auto& k : j) {

@@ -80,11 +80,11 @@ TEST_F(VmdCredentials, UserDataCloudInitWouldNotRunIsRefusedWithTheReason) {
 }
 
 TEST_F(VmdCredentials, EachStartWritesTheSeedWithTheKeysAndTheHostKeysStay) {
-    const auto r = vmd_->post("/v1/instances?wait=true",
-                              {{"image", "plain"},
-                               {"name", "web"},
-                               {"ssh_keys", {kKey}},
-                               {"user_data", "#!/bin/sh\necho hello\n"}});
+    const auto r =
+        vmd_->post("/v1/instances?wait=true", {{"image", "plain"},
+                                               {"name", "web"},
+                                               {"ssh_keys", {kKey}},
+                                               {"user_data", "#!/bin/sh\necho hello\n"}});
     ASSERT_EQ(r.status, 201) << r.body;
     const auto made = r.json();
     const std::string id = made["instances"][0]["id"];
@@ -99,8 +99,7 @@ TEST_F(VmdCredentials, EachStartWritesTheSeedWithTheKeysAndTheHostKeysStay) {
     ASSERT_EQ(stat(instance_file(id, "seed.img").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     const auto config = nlohmann::json::parse(read(instance_file(id, "vmm.json")));
-    EXPECT_EQ(config["disk"].back(),
-              "path=" + instance_file(id, "seed.img") + ",id=seed,readonly")
+    EXPECT_EQ(config["disk"].back(), "path=" + instance_file(id, "seed.img") + ",id=seed,readonly")
         << config.dump();
     EXPECT_FALSE(config.contains("net")) << "--network addresses: no card";
 

@@ -8,7 +8,10 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -190,6 +193,54 @@ TEST_F(VmdNetwork, AVmmThatEndedWhileVmdWasDownGivesItsAddressBack) {
     EXPECT_TRUE(stopped["address"].is_null()) << stopped.dump();
     const auto b = run_one("plain", "b");
     EXPECT_EQ(vmd_->wait_state(b, "running")["address"], "198.18.0.2") << "the lease is free";
+}
+
+// `--network bridge` in a network namespace of vmd's own (root only): the
+// bridge, a tap per running instance on it, the vmm told to use it, the tap
+// gone at stop and back at the next start. (The traffic itself, the
+// isolation and the logins are the sandbox's VmdEndToEnd test.)
+TEST_F(VmdNetwork, WithTheBridgeEachRunningInstanceHasATapOnItUntilItStops) {
+    if (geteuid() != 0) {
+        GTEST_SKIP() << "a network namespace with a bridge and taps needs root";
+    }
+    Vmd::Options o = with({});
+    o.network = "bridge";
+    o.own_network_namespace = true;
+    ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    const auto links = [&] {
+        std::string out;
+        const std::string command =
+            "nsenter -t " + std::to_string(vmd_->pid()) + " -n ip -o link show 2>&1";
+        if (FILE* p = popen(command.c_str(), "r")) {
+            char buffer[4096];
+            for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) {
+                out.append(buffer, n);
+            }
+            pclose(p);
+        }
+        return out;
+    };
+    EXPECT_NE(links().find("vmbr0:"), std::string::npos) << links();
+    vmd_->import_image("plain", "console=ttyS0");
+    const auto a = run_one("plain", "a");
+    const auto running = vmd_->wait_state(a, "running");
+    const std::string tap = "vmt" + a.substr(2);
+    const auto line_of = [&](const std::string& name) {
+        const std::string all = links();
+        const auto at = all.find(" " + name + ":");
+        return at == std::string::npos ? std::string() : all.substr(at, all.find('\n', at) - at);
+    };
+    EXPECT_NE(line_of(tap).find("master vmbr0"), std::string::npos) << links();
+    std::ifstream config_file(vmd_->state_dir() + "/instances/" + a + "/vmm.json");
+    const auto config = nlohmann::json::parse(config_file, nullptr, false);
+    EXPECT_EQ(config.value("net", ""), "tap=" + tap + ",mac=" + running["mac"].get<std::string>());
+
+    stop(a);
+    EXPECT_EQ(line_of(tap), "") << "the tap goes with the vmm";
+    const auto started =
+        vmd_->post("/v1/instances/" + a + "/start?wait=true", nlohmann::json::object());
+    ASSERT_EQ(started.status, 200) << started.body;
+    EXPECT_NE(line_of(tap).find("master vmbr0"), std::string::npos) << links();
 }
 
 TEST_F(VmdNetwork, WithoutNetworkingInstancesGetNoAddress) {
