@@ -15,7 +15,9 @@
 // YAML files init reads only this subset, one item per line:
 //   meta-data:       instance-id: ID, local-hostname: NAME
 //   user-data:       #cloud-config, then `hostname: NAME` and
-//                    `ssh_authorized_keys:` followed by `  - KEY` lines; or a
+//                    `ssh_authorized_keys:` followed by `  - KEY` lines, and
+//                    the `ssh_keys:` ed25519 private key (an OpenSSH PEM
+//                    block), dropbear's host key once converted; or a
 //                    MIME multipart message whose text/x-shellscript parts
 //                    run once per instance id, in the background once sshd
 //                    is up (output in /var/log/user-data.log); or a script
@@ -346,6 +348,35 @@ void run_user_scripts() {
     }
 }
 
+// The seed's ed25519 host key (cloud-config `ssh_keys: ed25519_private`, an
+// OpenSSH PEM block) converted for dropbear, so that clients can check the
+// key vmd gave out in advance; false when the seed has none.
+bool install_host_key(const std::string& user_data) {
+    const std::string begin = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    const std::string end = "-----END OPENSSH PRIVATE KEY-----";
+    const size_t b = user_data.find(begin);
+    const size_t e = b == std::string::npos ? b : user_data.find(end, b);
+    if (e == std::string::npos) {
+        return false;
+    }
+    std::string pem;
+    std::istringstream lines(user_data.substr(b, e + end.size() - b));
+    for (std::string line; std::getline(lines, line);) {
+        pem += trim(line) + "\n";
+    }
+    mkdir("/etc/dropbear", 0700);
+    const std::string openssh = "/run/cidata-host-key";
+    write_text(openssh, pem, 0600);
+    const int status = run({"/usr/lib/dropbear/dropbearconvert", "openssh", "dropbear", openssh,
+                            "/etc/dropbear/dropbear_ed25519_host_key"});
+    unlink(openssh.c_str());
+    if (status != 0) {
+        log("cannot convert the seed's host key for dropbear");
+        return false;
+    }
+    return true;
+}
+
 void apply_seed() {
     std::string hostname = "guest";
     const std::string dev = find_seed_device();
@@ -377,6 +408,7 @@ void apply_seed() {
         mkdir("/root", 0700);
         mkdir("/root/.ssh", 0700);
         write_text("/root/.ssh/authorized_keys", keys, 0600);
+        const bool host_key = install_host_key(user);
         const auto addresses = yaml_list(net, "addresses");
         std::string gateway = yaml_value(net, "gateway4");
         if (gateway.empty()) {
@@ -400,6 +432,7 @@ void apply_seed() {
         umount("/run/cidata");
         log("seed " + dev + " applied: hostname " + hostname + ", " +
             std::to_string(std::count(keys.begin(), keys.end(), '\n')) + " ssh key(s)" +
+            (host_key ? ", its host key" : "") +
             (addresses.empty() || nic.empty() ? "" : ", " + nic + " " + addresses.front()) +
             (user_scripts.empty() ? ""
                                   : ", " + std::to_string(user_scripts.size()) + " script(s)"));

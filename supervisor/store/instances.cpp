@@ -8,8 +8,8 @@ constexpr const char* kColumns =
     "id, name, owner, state, reason, last_error, image, persistent, boot_volume, keep_root, "
     "vcpus, memory_mib, boot_timeout_s, ready_probe, mac, address, tap, boots, starts, action, "
     "deadline, disk_errors, console_dropped, created_at, started_at, ready_at, stopped_at, "
-    "terminated_at";
-constexpr int kColumnCount = 28;
+    "terminated_at, last_address";
+constexpr int kColumnCount = 29;
 
 InstanceRecord read(const Statement& s) {
     InstanceRecord r;
@@ -41,10 +41,11 @@ InstanceRecord read(const Statement& s) {
     r.ready_at = s.optional_int64(25);
     r.stopped_at = s.optional_int64(26);
     r.terminated_at = s.optional_int64(27);
+    r.last_address = s.optional_text(28);
     return r;
 }
 
-// Binds every column to ?1..?28 in kColumns' order.
+// Binds every column to ?1..?29 in kColumns' order.
 void bind_all(Statement& s, const InstanceRecord& r) {
     s.bind(1, r.id)
         .bind(2, r.name)
@@ -73,7 +74,8 @@ void bind_all(Statement& s, const InstanceRecord& r) {
         .bind(25, r.started_at)
         .bind(26, r.ready_at)
         .bind(27, r.stopped_at)
-        .bind(28, r.terminated_at);
+        .bind(28, r.terminated_at)
+        .bind(29, r.last_address);
 }
 
 std::vector<InstanceRecord> read_all(Statement& s) {
@@ -177,6 +179,8 @@ std::vector<std::string> purge_terminated(Database& db, Millis before) {
     for (const auto& id : ids) {
         Statement(db, "DELETE FROM processes WHERE instance = ?1").bind(1, id).run();
         Statement(db, "DELETE FROM attachments WHERE instance = ?1").bind(1, id).run();
+        Statement(db, "DELETE FROM leases WHERE instance = ?1").bind(1, id).run();
+        Statement(db, "DELETE FROM instance_credentials WHERE instance = ?1").bind(1, id).run();
         Statement(db, "DELETE FROM instances WHERE id = ?1").bind(1, id).run();
     }
     return ids;

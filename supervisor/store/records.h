@@ -56,9 +56,10 @@ struct InstanceRecord {
     std::int64_t boot_timeout_s = 120;
     std::string ready_probe;
     std::string mac;
-    std::optional<std::string> address;  // issue 14
-    std::optional<std::string> tap;      // issue 14
-    std::int64_t boots = 0;              // boots seen, over all starts
+    std::optional<std::string> address;       // issue 14
+    std::optional<std::string> tap;           // issue 14
+    std::optional<std::string> last_address;  // the previous lease's, offered again at a start
+    std::int64_t boots = 0;                   // boots seen, over all starts
     std::int64_t starts = 0;
     std::optional<std::string> action;  // JSON: the action in progress and its options
     std::optional<Millis> deadline;     // when the action or the boot times out

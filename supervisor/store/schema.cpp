@@ -171,7 +171,30 @@ CREATE INDEX usage_process ON usage (process) WHERE process IS NOT NULL;
 CREATE UNIQUE INDEX usage_boot ON usage (process, boot, meter) WHERE boot IS NOT NULL;
 )sql";
 
-constexpr std::array kMigrations = {kMigration1, kMigration2};
+// Addresses and credentials (issue 14, docs/network.md, docs/seed.md). A
+// lease is held from a start's commit to the commit of the stop, failure or
+// teardown that ends its vmm; UNIQUE(address) is the second line of defence
+// behind the pool (which reads the table in the same transaction).
+// instances.address mirrors the lease for the views; last_address keeps the
+// previous one, which the next start gets back when it is still free. The credentials are
+// what the run request carried: the subscriber's public keys (a JSON array)
+// and user-data, kept for every later start's seed.
+constexpr const char* kMigration3 = R"sql(
+CREATE TABLE leases (
+    address  TEXT PRIMARY KEY,
+    instance TEXT NOT NULL UNIQUE REFERENCES instances (id)
+);
+
+ALTER TABLE instances ADD COLUMN last_address TEXT;
+
+CREATE TABLE instance_credentials (
+    instance        TEXT PRIMARY KEY REFERENCES instances (id),
+    ssh_keys        TEXT NOT NULL DEFAULT '[]',
+    user_data       TEXT
+);
+)sql";
+
+constexpr std::array kMigrations = {kMigration1, kMigration2, kMigration3};
 
 }  // namespace
 

@@ -26,6 +26,10 @@ struct Environment {
     std::filesystem::path cwd;     // relative paths given to vmd are made absolute here
     bool err_is_terminal = false;  // draw progress bars on `err`
     std::function<void(std::chrono::milliseconds)> sleep;
+    std::string home;  // HOME, where `run` looks for default SSH keys; empty: none
+    // Runs a program (argv[0] looked up in PATH) with vmctl's terminal;
+    // returns its exit status (`vmctl ssh`).
+    std::function<int(const std::vector<std::string>&)> run_program = {};
 };
 
 // Runs vmctl with `args` (without the program name); returns the exit

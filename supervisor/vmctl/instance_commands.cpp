@@ -1,7 +1,17 @@
-// vmctl run | list | show | start | stop | reboot | terminate | wait | console
+// vmctl run | list | show | start | stop | reboot | terminate | wait | console | ssh
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
+#include "base/error.h"
 #include "supervisor/vmctl/commands.h"
 #include "supervisor/vmctl/units.h"
 
@@ -37,7 +47,16 @@ struct RunOptions {
     std::string name;
     int boot_timeout_s = 0;
     std::string client_token;
+    std::vector<std::string> ssh_key_files;
+    std::string user_data_file;
     bool wait = false;
+};
+
+struct SshOptions {
+    std::string instance;
+    std::string user = "root";
+    std::string identity;
+    std::vector<std::string> command;
 };
 
 struct ActionOptions {
@@ -52,6 +71,82 @@ struct ActionOptions {
 };
 
 // Image names for the tables; ids are shown when vmd will not list images.
+// A file the user names (a key, user-data), read with the user's own rights;
+// InvalidInput naming the option when it cannot be read or is too large
+// for a request.
+std::string read_small_file(const std::string& path, const std::string& option) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw base::InvalidInput(option + ": cannot read " + path + ": " + std::strerror(errno));
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > 48 * 1024) {
+        throw base::InvalidInput(option + ": " + path + " is over 48 KiB");
+    }
+    return text;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        if (!line.empty() && line[0] != '#') {
+            out.push_back(line);
+        }
+    }
+    return out;
+}
+
+// ~/.ssh/id_*.pub, sorted; none without a home.
+std::vector<std::string> default_ssh_keys(const std::string& home) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (home.empty()) {
+        return files;
+    }
+    for (const auto& e : std::filesystem::directory_iterator(home + "/.ssh", ec)) {
+        const std::string name = e.path().filename();
+        if (name.rfind("id_", 0) == 0 && name.size() > 7 &&
+            name.compare(name.size() - 4, 4, ".pub") == 0) {
+            files.push_back(e.path());
+        }
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+// A file that lives as long as this object (the known_hosts `ssh` reads).
+class TempFile {
+  public:
+    TempFile(const std::string& name, const std::string& content) {
+        const char* dir = std::getenv("TMPDIR");
+        std::string tmpl =
+            std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/" + name + "-XXXXXX";
+        const int fd = mkstemp(tmpl.data());
+        if (fd < 0) {
+            base::throw_errno("cannot create " + tmpl);
+        }
+        path_ = tmpl;
+        const bool ok =
+            write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+        close(fd);
+        if (!ok) {
+            unlink(path_.c_str());
+            throw base::HostError("cannot write " + path_);
+        }
+    }
+    ~TempFile() { unlink(path_.c_str()); }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
 ImageNames names_for_table(Session& s) {
     if (s.output.format != Format::kTable) {
         return {};
@@ -108,6 +203,22 @@ int run_instances(Session& s, const RunOptions& o) {
     if (!o.client_token.empty()) {
         request["client_token"] = o.client_token;
     }
+    std::vector<std::string> key_files = o.ssh_key_files;
+    if (key_files.empty()) {
+        key_files = default_ssh_keys(s.env.home);
+    }
+    std::vector<std::string> keys;
+    for (const auto& file : key_files) {
+        for (const auto& line : lines_of(read_small_file(file, "--ssh-key"))) {
+            keys.push_back(line);
+        }
+    }
+    if (!keys.empty()) {
+        request["ssh_keys"] = keys;
+    }
+    if (!o.user_data_file.empty()) {
+        request["user_data"] = read_small_file(o.user_data_file, "--user-data");
+    }
     nlohmann::json instances = s.api.post("/v1/instances", request).at("instances");
     int status = 0;
     if (o.wait) {
@@ -131,6 +242,52 @@ int run_instances(Session& s, const RunOptions& o) {
         print_instances(s.output, instances, names_for_table(s));
     }
     return status;
+}
+
+// `vmctl ssh`: Debian's ssh client to the instance's address, the host key
+// checked against the keys vmd made for it (never trust on first use).
+int ssh_instance(Session& s, const SshOptions& o) {
+    const auto instance = s.api.get(resource_path("instances", o.instance));
+    const std::string id = cell(instance, "id");
+    const auto address = instance.find("address");
+    if (address == instance.end() || !address->is_string()) {
+        throw ApiError(409, "instance " + id + " has no address: it is " + cell(instance, "state") +
+                                " (an instance holds one while it runs; start it)");
+    }
+    const auto host_keys = instance.find("ssh_host_keys");
+    if (host_keys == instance.end() || !host_keys->is_array() || host_keys->empty()) {
+        throw ApiError(409, "vmd knows no SSH host key of instance " + id +
+                                " (it makes them at its first start)");
+    }
+    std::string known;
+    for (const auto& k : *host_keys) {
+        known += address->get<std::string>() + " " + k.get<std::string>() + "\n";
+    }
+    TempFile known_hosts("vmctl-known-hosts", known);
+    std::vector<std::string> argv = {"ssh",
+                                     "-o",
+                                     "StrictHostKeyChecking=yes",
+                                     "-o",
+                                     "UserKnownHostsFile=" + known_hosts.path(),
+                                     "-o",
+                                     "GlobalKnownHostsFile=/dev/null",
+                                     "-o",
+                                     "ConnectTimeout=10"};
+    if (!o.identity.empty()) {
+        argv.insert(argv.end(), {"-o", "IdentitiesOnly=yes", "-i", o.identity});
+    }
+    if (!s.env.err_is_terminal) {
+        argv.insert(argv.end(), {"-o", "BatchMode=yes"});
+    }
+    argv.push_back(o.user + "@" + address->get<std::string>());
+    if (!o.command.empty()) {
+        argv.push_back("--");
+        argv.insert(argv.end(), o.command.begin(), o.command.end());
+    }
+    if (!s.env.run_program) {
+        throw base::InternalError("vmctl ssh without a way to run ssh");
+    }
+    return s.env.run_program(argv);
 }
 
 // POST /v1/instances/ID/VERB, by default with ?wait=true and an answer
@@ -209,8 +366,22 @@ void add_instance_commands(CLI::App& app, Action& action) {
         ->check(CLI::PositiveNumber);
     run->add_option("--client-token", r->client_token,
                     "repeat the same run with this token: the same instances come back, none more");
+    run->add_option("--ssh-key", r->ssh_key_files,
+                    "a public key file the instances let log in (repeatable; default: "
+                    "~/.ssh/id_*.pub)");
+    run->add_option("--user-data", r->user_data_file,
+                    "cloud-init user-data for the instances: #cloud-config, a script, ...");
     run->add_flag("--wait", r->wait, "wait until all are running (exit 1 when one is not)");
     run->callback([r, &action] { action = [r](Session& s) { return run_instances(s, *r); }; });
+
+    auto sh = std::make_shared<SshOptions>();
+    auto* ssh = app.add_subcommand(
+        "ssh", "log in to a running instance with ssh, its host key checked against vmd's");
+    ssh->add_option("ID", sh->instance, "the instance's id or name")->required();
+    ssh->add_option("COMMAND", sh->command, "a command to run there (after --)");
+    ssh->add_option("--user,-l", sh->user, "the user to log in as")->capture_default_str();
+    ssh->add_option("--identity,-i", sh->identity, "the private key to log in with");
+    ssh->callback([sh, &action] { action = [sh](Session& s) { return ssh_instance(s, *sh); }; });
 
     app.add_subcommand("list", "list the instances (terminated ones for an hour)")
         ->callback([&action] {

@@ -6,6 +6,7 @@
 #include "supervisor/store/sqlite.h"
 #include "supervisor/vmd/cgroup.h"
 #include "supervisor/vmd/event_loop.h"
+#include "supervisor/vmd/instance_network.h"
 #include "supervisor/vmd/layout.h"
 #include "supervisor/vmd/options.h"
 #include "supervisor/vmd/vmm_client.h"
@@ -21,6 +22,7 @@ struct Context {
     Workers& workers;
     VmmClient& vmm;
     const CgroupRoot& cgroups;
+    InstanceNetwork& network;
 };
 
 // Test hook: vmd SIGKILLs itself when it reaches the named point and the

@@ -40,7 +40,8 @@ Daemon::Daemon(Options options)
       cgroups_(options_.cgroup_root),
       workers_(loop_),
       vmm_(loop_),
-      ctx_{options_, layout_, loop_, db_, workers_, vmm_, cgroups_} {
+      network_(options_),
+      ctx_{options_, layout_, loop_, db_, workers_, vmm_, cgroups_, network_} {
     store::migrate(db_);
     for (const auto& dir : {layout_.images_dir(), layout_.volumes_dir(), layout_.instances_dir()}) {
         ensure_dir(dir, 0700);
@@ -76,6 +77,8 @@ void Daemon::start() {
     }
     images_->recover();
     volumes_->recover();
+    // Before the recovery, which may relaunch a vmm or release a dead one's tap.
+    network_.start(db_);
     supervisor_->recover();
     base::UnixHttpServer::Options server;
     server.socket_path = options_.socket;

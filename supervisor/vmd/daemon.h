@@ -53,6 +53,7 @@ class Daemon {
     CgroupRoot cgroups_;
     Workers workers_;
     VmmClient vmm_;
+    InstanceNetwork network_;
     Context ctx_;
     std::unique_ptr<Supervisor> supervisor_;
     std::unique_ptr<ImageService> images_;

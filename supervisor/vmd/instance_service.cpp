@@ -5,16 +5,20 @@
 #include <set>
 
 #include "base/error.h"
+#include "net/address_pool.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/client_tokens.h"
+#include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
+#include "supervisor/store/leases.h"
 #include "supervisor/store/processes.h"
 #include "supervisor/store/volumes.h"
 #include "supervisor/vmd/api_error.h"
 #include "supervisor/vmd/clock.h"
 #include "supervisor/vmd/files.h"
 #include "supervisor/vmd/ids.h"
+#include "supervisor/vmd/instance_seed.h"
 #include "supervisor/vmd/json_body.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/lookup.h"
@@ -56,7 +60,9 @@ nlohmann::json InstanceService::view(const store::InstanceRecord& r) {
             volumes.push_back(a.volume);
         }
     }
-    return instance_view(r, volumes);
+    auto view = instance_view(r, volumes);
+    view["ssh_host_keys"] = host_public_keys(ctx_.layout, r.id);
+    return view;
 }
 
 nlohmann::json InstanceService::view(const std::string& id) {
@@ -111,6 +117,24 @@ void InstanceService::check_capacity(std::int64_t count, std::int64_t memory_mib
     }
 }
 
+void InstanceService::check_addresses(std::int64_t count) {
+    if (!ctx_.network.leases()) {
+        return;
+    }
+    // The leases themselves are taken at each start, in its transaction;
+    // this only refuses a run that cannot get its addresses now.
+    const auto& pool = ctx_.network.pool();
+    const auto leased = static_cast<std::int64_t>(store::LeaseStore(ctx_.db).leases().size());
+    const auto capacity = static_cast<std::int64_t>(pool.capacity());
+    if (leased + count > capacity) {
+        throw conflict("not enough addresses: " + std::to_string(count) + " instance" +
+                       (count > 1 ? "s" : "") + " need " + std::to_string(count) + ", " +
+                       std::to_string(std::max<std::int64_t>(0, capacity - leased)) + " of the " +
+                       std::to_string(capacity) + " in " + pool.cidr().to_string() +
+                       " are free; stop an instance or give vmd a larger --network-cidr");
+    }
+}
+
 void InstanceService::run(const Caller& caller, const std::string& text, bool wait, Reply reply) {
     JsonBody body(text, false);
     const std::string image_ref = body.string("image");
@@ -123,10 +147,13 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
     const std::int64_t boot_timeout = body.integer("boot_timeout_s", 120, 1, 86400);
     const auto token = body.optional_string("client_token");
     const bool keep_root = body.boolean("keep_root", false);
+    const auto ssh_keys = body.strings("ssh_keys");
+    const auto user_data = body.optional_string("user_data");
     body.finish();
     if (token) {
         check_client_token(*token);
     }
+    check_credentials(ssh_keys, user_data.value_or(""));
     const auto image = find_image(ctx_.db, caller, image_ref);
     if (image.state != "available") {
         throw conflict("image " + image.id + " is " + image.state +
@@ -156,7 +183,9 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                              {"volumes", nlohmann::json::array()},
                              {"name", name ? nlohmann::json(*name) : nlohmann::json(nullptr)},
                              {"boot_timeout_s", boot_timeout},
-                             {"keep_root", keep_root}};
+                             {"keep_root", keep_root},
+                             {"ssh_keys", ssh_keys},
+                             {"user_data", user_data ? nlohmann::json(*user_data) : nullptr}};
     for (const auto& v : volumes) {
         canonical["volumes"].push_back(v.id);
     }
@@ -205,6 +234,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
         }
     }
     check_capacity(count, memory, persistent ? &image : nullptr);
+    check_addresses(count);
 
     std::vector<std::string> ids;
     {
@@ -239,6 +269,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                 r.boot_volume = boot.id;
             }
             store::instances::insert(ctx_.db, r);
+            store::credentials::put(ctx_.db, {r.id, ssh_keys, user_data});
             if (r.boot_volume) {
                 store::attachments::insert(ctx_.db, {*r.boot_volume, r.id, now});
             }
@@ -330,7 +361,12 @@ void InstanceService::start(const Caller& caller, const std::string& ref, const 
         }
         check_capacity(1, r.memory_mib, nullptr);
     }
-    const auto o = supervisor_.apply(r.id, Cause(CauseKind::kStart));
+    lifecycle::Outcome o;
+    try {
+        o = supervisor_.apply(r.id, Cause(CauseKind::kStart));
+    } catch (const net::PoolExhausted& e) {
+        throw conflict("instance " + r.id + " cannot start: " + e.what());
+    }
     if (o.refused()) {
         throw conflict(o.message);
     }

@@ -57,6 +57,8 @@ class InstanceService {
     // (and, persistent, copies of `image`) do not fit.
     void check_capacity(std::int64_t count, std::int64_t memory_mib,
                         const store::ImageRecord* persistent_image);
+    // Throws 409 when the pool has fewer than `count` free addresses.
+    void check_addresses(std::int64_t count);
 
     Context& ctx_;
     Supervisor& supervisor_;

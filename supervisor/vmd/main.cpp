@@ -83,6 +83,20 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 3600));
     app.add_option("--qemu-img", o.qemu_img, "qemu-img, for images that are not raw")
         ->capture_default_str();
+    app.add_option("--network", o.network,
+                   "instance networking: bridge (addresses, bridge, taps, isolation), addresses "
+                   "(leases only, no network card), none")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"bridge", "addresses", "none"}));
+    app.add_flag_callback(
+        "--no-network", [&o] { o.network = "none"; },
+        "the same as --network none: no addresses, no bridge, no taps");
+    app.add_option("--bridge", o.bridge, "the instances' host bridge")->capture_default_str();
+    app.add_option("--network-cidr", o.network_cidr, "the instances' IPv4 network")
+        ->capture_default_str();
+    app.add_option("--gateway", o.gateway,
+                   "the bridge's own address in it (default: the network's first address)");
+    app.add_option("--dns", o.dns, "name servers given to guests (default: the gateway)");
     app.set_version_flag("--version", "vmd 0.1.0");
     try {
         app.parse(argc, argv);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace supervisor::vmd {
 
@@ -22,6 +23,15 @@ struct Options {
     std::int64_t vmm_overhead_mib = 64;  // memory a vmm takes beside its guest's
     int kill_grace_s = 5;                // SIGTERM to SIGKILL
     std::string qemu_img = "/usr/bin/qemu-img";
+    // Instance networking (docs/network.md): "bridge" (addresses, the bridge,
+    // a tap per instance, the nftables isolation), "addresses" (leases only,
+    // the guests get no network card: hosts where vmd may not make a bridge,
+    // the host tests), "none" (neither).
+    std::string network = "bridge";
+    std::string bridge = "vmbr0";
+    std::string network_cidr = "198.18.0.0/24";
+    std::string gateway;           // default: the network's first address
+    std::vector<std::string> dns;  // default: the gateway
 };
 
 }  // namespace supervisor::vmd

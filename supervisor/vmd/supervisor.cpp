@@ -12,7 +12,9 @@
 #include <set>
 
 #include "base/error.h"
+#include "net/address_pool.h"
 #include "supervisor/store/attachments.h"
+#include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
 #include "supervisor/store/processes.h"
@@ -22,6 +24,7 @@
 #include "supervisor/vmd/disk_copy.h"
 #include "supervisor/vmd/events_file.h"
 #include "supervisor/vmd/files.h"
+#include "supervisor/vmd/instance_seed.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/process.h"
 #include "supervisor/vmd/vmm_config.h"
@@ -168,6 +171,14 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
                            .dump();
             break;
     }
+    // The address: leased with the start, given back with the change that
+    // ends the vmm (docs/network.md), in this transaction.
+    if (spawns) {
+        ctx_.network.lease(ctx_.db, r);
+    } else if (std::count(o.effects.begin(), o.effects.end(), Effect::kRelease) > 0 ||
+               o.to == State::kTerminated) {
+        ctx_.network.release(ctx_.db, r);
+    }
     if (extra) {
         extra(r);
     }
@@ -227,7 +238,7 @@ void Supervisor::prepare(const std::string& id) {
         return;
     }
     if (!r->persistent) {
-        apply(id, Cause(CauseKind::kFilesReady));
+        files_ready(id);
         return;
     }
     auto image = store::images::get(ctx_.db, r->image);
@@ -296,13 +307,23 @@ void Supervisor::prepare(const std::string& id) {
                 });
                 return;
             }
-            apply(id, Cause(CauseKind::kFilesReady), [&](store::InstanceRecord&) {
+            files_ready(id, [&](store::InstanceRecord&) {
                 if (auto v = store::volumes::get(ctx_.db, volume); v && v->state == "creating") {
                     v->state = "available";
                     store::volumes::update(ctx_.db, *v);
                 }
             });
         });
+}
+
+void Supervisor::files_ready(const std::string& id, const Mutation& extra) {
+    try {
+        apply(id, Cause(CauseKind::kFilesReady), extra);
+    } catch (const net::PoolExhausted& e) {
+        Cause c(CauseKind::kStartFailed);
+        c.detail = e.what();
+        apply(id, c, extra);
+    }
 }
 
 void Supervisor::launch(const std::string& id) {
@@ -337,7 +358,10 @@ void Supervisor::launch(const std::string& id) {
         const std::string dir = ctx_.layout.instance_dir(id);
         ensure_dir(dir, 0700);
         ensure_dir(ctx_.layout.sockets_dir(), 0700);
-        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options};
+        const auto nic = ctx_.network.plug(*r);
+        const auto seed = write_instance_seed(ctx_.layout, *r, store::credentials::get(ctx_.db, id),
+                                              ctx_.network);
+        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options, nic, seed};
         write_file_atomically(ctx_.layout.vmm_config(id), vmm_config(inputs).dump(2) + "\n", 0600);
         touch(ctx_.layout.events(id));
         unlink(ctx_.layout.api_socket(id).c_str());
@@ -426,6 +450,9 @@ void Supervisor::release(const std::string& id) {
     exit_statuses_.erase(id);
     unlink(ctx_.layout.api_socket(id).c_str());
     unlink(ctx_.layout.vmm_config(id).c_str());
+    if (const auto r = store::instances::get(ctx_.db, id)) {
+        ctx_.network.unplug(*r);
+    }
     // An adopted vmm's exit may be seen a moment before its cgroup empties.
     const std::string cgroup = ctx_.cgroups.child_path(id);
     auto attempt = std::make_shared<int>(0);

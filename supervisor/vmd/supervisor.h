@@ -76,6 +76,8 @@ class Supervisor {
 
     void act(const store::InstanceRecord& record, const lifecycle::Outcome& outcome,
              const lifecycle::Cause& cause);
+    // kFilesReady; a start that finds no free address fails with the reason.
+    void files_ready(const std::string& id, const Mutation& extra = {});
     void launch(const std::string& id);
     void press(const std::string& id, const std::string& action);
     void signal(const std::string& id, int sig);

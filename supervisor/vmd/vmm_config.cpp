@@ -24,6 +24,10 @@ nlohmann::json vmm_config(const VmmConfigInputs& in) {
     for (const auto& v : in.data_volumes) {
         disks.push_back("path=" + in.layout.volume_file(v) + ",id=" + v);
     }
+    if (in.seed) {
+        // Last, so that data volumes keep their names (/dev/vdb, ...).
+        disks.push_back("path=" + *in.seed + ",id=seed,readonly");
+    }
     nlohmann::json config{
         {"id", r.id},
         {"kernel", kernel},
@@ -36,6 +40,9 @@ nlohmann::json vmm_config(const VmmConfigInputs& in) {
         {"events", in.layout.events(r.id)},
         {"disk", disks},
     };
+    if (in.net) {
+        config["net"] = *in.net;
+    }
     if (image.initrd) {
         config["initrd"] = in.layout.image_initrd(image.id);
     }

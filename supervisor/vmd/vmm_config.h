@@ -4,6 +4,7 @@
 // the API socket and the disks. Pure, so that it is unit-tested.
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct VmmConfigInputs {
     const std::vector<std::string>& data_volumes;  // attached, in order
     const Layout& layout;
     const Options& options;
+    std::optional<std::string> net = std::nullopt;   // the `net` option (tap, MAC); none: no card
+    std::optional<std::string> seed = std::nullopt;  // the NoCloud seed image, attached last
 };
 
 // Throws InvalidInput when the image has no kernel and vmd none either.

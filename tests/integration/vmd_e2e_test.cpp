@@ -454,6 +454,86 @@ TEST_F(VmdEndToEnd, ScenarioTwoPersistentRootsAndVolumesKeepTheirWrites) {
     expect_nothing_left();
 }
 
+// Issue 14: two instances on the bridge with a generated key: distinct
+// addresses in 198.18.0.0/24, each tap on vmbr0, `vmctl ssh` logs in with
+// the host key checked against the one vmd made (StrictHostKeyChecking
+// yes); a stop gives the address back and removes the tap, a start leases
+// it again and the login works again.
+TEST_F(VmdEndToEnd, InstancesGetAddressesOnTheBridgeAndTheSubscriberLogsInWithVmctlSsh) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string key = dir_ + "/id_ed25519";
+    ASSERT_EQ(sh("ssh-keygen -q -t ed25519 -N '' -C subscriber -f " + key), 0);
+    import("net", kCmdline);
+    const auto ids = run({"--image", "net", "--count", "2", "--ssh-key", key + ".pub"});
+    ASSERT_EQ(ids.size(), 2u);
+    ASSERT_TRUE(wait_all(ids, "running"));
+    const auto tap_of = [](const std::string& id) { return "vmt" + id.substr(2); };
+    const auto on_bridge = [](const std::string& tap) {
+        std::error_code ec;
+        return fs::read_symlink("/sys/class/net/" + tap + "/master", ec).filename() == "vmbr0";
+    };
+    // `vmctl ssh ID -- hostname` until the guest's sshd answers.
+    const auto login = [&](const std::string& id) {
+        CommandResult r;
+        const auto until = std::chrono::steady_clock::now() + 90s;
+        do {
+            r = vmctl({"ssh", id, "-i", key, "--", "hostname"});
+            if (r.status == 0) {
+                break;
+            }
+            std::this_thread::sleep_for(2s);
+        } while (std::chrono::steady_clock::now() < until);
+        return r;
+    };
+    std::set<std::string> addresses;
+    for (const auto& id : ids) {
+        const json i = show(id);
+        ASSERT_TRUE(i["address"].is_string()) << i.dump();
+        const std::string address = i["address"];
+        EXPECT_EQ(address.rfind("198.18.0.", 0), 0u) << address;
+        EXPECT_NE(address, "198.18.0.1") << "the gateway is the host's";
+        addresses.insert(address);
+        EXPECT_TRUE(on_bridge(tap_of(id))) << tap_of(id) << " is not on vmbr0";
+        ASSERT_FALSE(i["ssh_host_keys"].empty()) << i.dump();
+        const CommandResult r = login(id);
+        EXPECT_EQ(r.status, 0) << r.err << "\nits console:\n" << console(id);
+        EXPECT_EQ(r.out, id + "\n") << "the seed's local-hostname";
+    }
+    EXPECT_EQ(addresses.size(), 2u) << "no two instances share an address";
+
+    // A wrong host key is refused: the check is real.
+    const std::string other = dir_ + "/other_key";
+    ASSERT_EQ(sh("ssh-keygen -q -t ed25519 -N '' -f " + other), 0);
+    const std::string first_address = show(ids[0])["address"];
+    std::ofstream(dir_ + "/wrong_known_hosts") << first_address << " " << read_text(other + ".pub");
+    const CommandResult wrong =
+        run_command({"/usr/bin/ssh", "-o", "StrictHostKeyChecking=yes", "-o",
+                     "UserKnownHostsFile=" + dir_ + "/wrong_known_hosts", "-o", "BatchMode=yes",
+                     "-i", key, "root@" + first_address, "hostname"},
+                    60s);
+    EXPECT_NE(wrong.status, 0);
+    EXPECT_NE(wrong.err.find("Host key verification failed"), std::string::npos) << wrong.err;
+
+    ASSERT_TRUE(each({ids[0]}, {"stop", "--timeout", "120"}));
+    const json stopped = show(ids[0]);
+    EXPECT_TRUE(stopped["address"].is_null()) << stopped.dump();
+    EXPECT_FALSE(fs::exists("/sys/class/net/" + tap_of(ids[0]))) << "the tap is removed at stop";
+    EXPECT_TRUE(on_bridge(tap_of(ids[1]))) << "the other instance keeps its tap";
+
+    ASSERT_TRUE(each({ids[0]}, {"start"}));
+    const json again = show(ids[0]);
+    EXPECT_EQ(again["address"], first_address) << "its previous address, still free";
+    EXPECT_TRUE(on_bridge(tap_of(ids[0])));
+    const CommandResult r = login(ids[0]);
+    EXPECT_EQ(r.status, 0) << r.err << "\nits console:\n" << console(ids[0]);
+    EXPECT_EQ(r.out, ids[0] + "\n");
+    std::cerr << "[ network e2e ] "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                     .count()
+              << " s\n";
+}
+
 TEST_F(VmdEndToEnd, RunLargerThanTheHostHoldsCreatesNothing) {
     import("probe", kCmdline);
     const CommandResult r =

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <httplib.h>
 #include <linux/magic.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -13,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -185,7 +188,9 @@ bool Vmd::start(const Options& options) {
                                      "--max-memory",
                                      std::to_string(options.max_memory_mib),
                                      "--min-free-disk",
-                                     "0"};
+                                     "0",
+                                     "--network",
+                                     options.network};
     args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     const std::string log_path = dir_ + "/vmd.log";
     const pid_t pid = fork();
@@ -198,6 +203,10 @@ bool Vmd::start(const Options& options) {
         dup2(log, 2);
         for (const auto& [k, v] : options.env) {
             setenv(k.c_str(), v.c_str(), 1);
+        }
+        if (options.own_network_namespace && unshare(CLONE_NEWNET) != 0) {
+            std::fprintf(stderr, "harness: unshare(CLONE_NEWNET): %s\n", std::strerror(errno));
+            _exit(126);
         }
         std::vector<char*> argv;
         for (auto& a : args) {

@@ -32,6 +32,11 @@ class Vmd {
   public:
     struct Options {
         std::int64_t max_memory_mib = 4096;
+        // Leases without the bridge and taps, which need CAP_NET_ADMIN.
+        std::string network = "addresses";
+        // vmd (and its vmms) in a network namespace of their own (root only):
+        // `--network bridge` then makes its bridge and taps there.
+        bool own_network_namespace = false;
         std::vector<std::string> extra_args;
         std::map<std::string, std::string> env;  // e.g. VMD_TEST_CRASH_AT
     };

@@ -24,8 +24,8 @@ Counters counters(std::int64_t cpu, std::int64_t rx, std::int64_t tx) {
 
 TEST_F(MeterLedger, TheMigrationAddsTheLedgerToAnExistingStore) {
     auto db = open();
-    EXPECT_EQ(db->user_version(), 2);
-    EXPECT_EQ(store::schema_version(), 2);
+    EXPECT_EQ(db->user_version(), store::schema_version());
+    EXPECT_GE(store::schema_version(), 2);
     begin_process(*db, 1, 1000, "i-1", 0);
     EXPECT_TRUE(process_meter(*db, 1));
 }

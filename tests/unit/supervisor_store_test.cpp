@@ -15,6 +15,7 @@
 #include "supervisor/store/client_tokens.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
+#include "supervisor/store/leases.h"
 #include "supervisor/store/processes.h"
 #include "supervisor/store/schema.h"
 #include "supervisor/store/sqlite.h"
@@ -314,6 +315,57 @@ TEST_F(StoreTest, AProcessKilledInsideATransactionLeavesTheOldState) {
     EXPECT_EQ(instances::get(*db, "i-1")->state, "starting");
     EXPECT_TRUE(processes::live_of(*db, "i-1"));
     EXPECT_TRUE(volumes::get(*db, "vol-9"));
+}
+
+TEST_F(StoreTest, LeasesAreUniquePerAddressAndPerInstanceAndReleaseIsIdempotent) {
+    auto db = open();
+    instances::insert(*db, sample_instance("i-1"));
+    instances::insert(*db, sample_instance("i-2"));
+    LeaseStore table(*db);
+    const auto a = *net::Ipv4Address::parse("198.18.0.2");
+    const auto b = *net::Ipv4Address::parse("198.18.0.3");
+    table.insert({"i-1", a});
+    EXPECT_THROW(table.insert({"i-2", a}), base::HostError) << "UNIQUE(address)";
+    EXPECT_THROW(table.insert({"i-1", b}), base::HostError) << "one lease per instance";
+    EXPECT_THROW(table.insert({"i-404", b}), base::HostError) << "an instance that exists";
+    table.insert({"i-2", b});
+    EXPECT_EQ(table.leases(), (std::vector<net::Lease>{{"i-1", a}, {"i-2", b}}));
+    EXPECT_TRUE(table.erase("i-1"));
+    EXPECT_FALSE(table.erase("i-1"));
+    EXPECT_EQ(table.leases(), (std::vector<net::Lease>{{"i-2", b}}));
+}
+
+TEST_F(StoreTest, ALeaseCommitsOrVanishesWithItsTransaction) {
+    auto db = open();
+    instances::insert(*db, sample_instance("i-1"));
+    const net::AddressPool pool(net::Ipv4Cidr::parse("198.18.0.0/24"),
+                                *net::Ipv4Address::parse("198.18.0.1"));
+    {
+        Transaction tx(*db);
+        LeaseStore table(*db);
+        EXPECT_EQ(net::lease_address(pool, table, "i-1").to_string(), "198.18.0.2");
+    }  // rolled back: a start that crashed before its commit
+    EXPECT_TRUE(LeaseStore(*db).leases().empty());
+    {
+        Transaction tx(*db);
+        LeaseStore table(*db);
+        net::lease_address(pool, table, "i-1");
+        tx.commit();
+    }
+    auto again = open();
+    EXPECT_EQ(LeaseStore(*again).leases(),
+              (std::vector<net::Lease>{{"i-1", *net::Ipv4Address::parse("198.18.0.2")}}));
+}
+
+TEST_F(StoreTest, PurgingATerminatedInstanceDropsItsLeaseRow) {
+    auto db = open();
+    auto r = sample_instance("i-1");
+    r.state = "terminated";
+    r.terminated_at = 10;
+    instances::insert(*db, r);
+    LeaseStore(*db).insert({"i-1", *net::Ipv4Address::parse("198.18.0.2")});
+    EXPECT_EQ(instances::purge_terminated(*db, 100), std::vector<std::string>{"i-1"});
+    EXPECT_TRUE(LeaseStore(*db).leases().empty());
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "supervisor/vmd/files.h"
 #include "supervisor/vmd/ids.h"
 #include "supervisor/vmd/image_format.h"
+#include "supervisor/vmd/instance_network.h"
 #include "supervisor/vmd/json_body.h"
 #include "supervisor/vmd/process.h"
 #include "supervisor/vmd/vmm_config.h"
@@ -228,6 +229,9 @@ TEST(VmdVmmConfig, GivesTheVmmItsFilesAndDisks) {
     EXPECT_EQ(j["api-sock"], "/run/v/vm/i-000000000001.sock");
     EXPECT_EQ(j["disk"], nlohmann::json::array(
                              {"path=/state/images/img-000000000002/disk.raw,id=root,ephemeral"}));
+    EXPECT_FALSE(j.contains("net")) << "no network card without a tap";
+    j = vmm_config({r, image, none, layout, options, "tap=vmt000000000001,mac=02:00:00:00:00:01"});
+    EXPECT_EQ(j["net"], "tap=vmt000000000001,mac=02:00:00:00:00:01");
 
     r.persistent = true;
     r.boot_volume = "vol-000000000009";
@@ -245,6 +249,50 @@ TEST(VmdVmmConfig, GivesTheVmmItsFilesAndDisks) {
     image.kernel.reset();
     options.default_kernel.clear();
     EXPECT_THROW(vmm_config({r, image, none, layout, options}), base::InvalidInput);
+}
+
+TEST(InstanceNetwork, ChecksItsOptionsAndNamesTapsWithinIfnamsiz) {
+    Options o;
+    o.network = "addresses";
+    InstanceNetwork defaults(o);
+    EXPECT_TRUE(defaults.leases());
+    EXPECT_FALSE(defaults.plumbing());
+    EXPECT_EQ(defaults.pool().cidr().to_string(), "198.18.0.0/24");
+    EXPECT_EQ(defaults.pool().gateway().to_string(), "198.18.0.1");
+    ASSERT_EQ(defaults.dns().size(), 1u);
+    EXPECT_EQ(defaults.dns()[0].to_string(), "198.18.0.1") << "the gateway by default";
+    EXPECT_EQ(InstanceNetwork::tap_name("i-0123456789ab"), "vmt0123456789ab");
+    EXPECT_LE(InstanceNetwork::tap_name("i-0123456789ab").size(), 15u);
+
+    o.network = "none";
+    EXPECT_FALSE(InstanceNetwork(o).leases());
+    o.network_cidr = "10.9.0.0/16";
+    o.gateway = "10.9.255.254";
+    o.dns = {"9.9.9.9"};
+    InstanceNetwork custom(o);
+    EXPECT_EQ(custom.pool().gateway().to_string(), "10.9.255.254");
+    EXPECT_EQ(custom.dns()[0].to_string(), "9.9.9.9");
+
+    const auto refused = [](Options bad, const std::string& words) {
+        try {
+            InstanceNetwork n(bad);
+            ADD_FAILURE() << "accepted; expected a refusal naming " << words;
+        } catch (const base::InvalidInput& e) {
+            EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+        }
+    };
+    Options bad;
+    bad.network_cidr = "198.18.0.1/24";
+    refused(bad, "--network-cidr");
+    bad = Options{};
+    bad.gateway = "10.0.0.1";
+    refused(bad, "10.0.0.1");
+    bad = Options{};
+    bad.dns = {"one.one.one.one"};
+    refused(bad, "--dns");
+    bad = Options{};
+    bad.bridge = "a bridge";
+    refused(bad, "a bridge");
 }
 
 TEST(Ids, ShapesNamesAndMacs) {

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -108,7 +110,22 @@ class VmctlCli : public ::testing::Test {
                         socket_variable,
                         "/home/user/work",
                         terminal,
-                        [this](std::chrono::milliseconds d) { slept += d; }};
+                        [this](std::chrono::milliseconds d) { slept += d; },
+                        home,
+                        [this](const std::vector<std::string>& argv) {
+                            programs.push_back(argv);
+                            if (!argv.empty()) {
+                                for (const auto& a : argv) {
+                                    if (a.rfind("UserKnownHostsFile=", 0) == 0) {
+                                        std::ifstream in(a.substr(19));
+                                        std::stringstream text;
+                                        text << in.rdbuf();
+                                        known_hosts = text.str();
+                                    }
+                                }
+                            }
+                            return program_status;
+                        }};
         const int status = run_vmctl(args, env);
         return {status, out.str(), err.str()};
     }
@@ -119,6 +136,26 @@ class VmctlCli : public ::testing::Test {
     std::string socket_variable;
     bool terminal = false;
     std::chrono::milliseconds slept{0};
+    std::string home;
+    std::vector<std::vector<std::string>> programs;
+    std::string known_hosts;
+    int program_status = 0;
+};
+
+// A scratch directory, removed at the end.
+struct TempDir {
+    TempDir() {
+        char tmpl[] = "/tmp/vmctl-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string write(const std::string& name, const std::string& text) const {
+        const std::string file = path + "/" + name;
+        std::filesystem::create_directories(std::filesystem::path(file).parent_path());
+        std::ofstream(file) << text;
+        return file;
+    }
+    std::string path;
 };
 
 TEST_F(VmctlCli, UsageErrorsExitWith2AndSendNothing) {
@@ -175,6 +212,7 @@ TEST_F(VmctlCli, EveryVerbHasHelp) {
              {"terminate"},
              {"wait"},
              {"console"},
+             {"ssh"},
          }) {
         auto args = verb;
         args.push_back("--help");
@@ -237,6 +275,63 @@ TEST_F(VmctlCli, RunSendsWhatWasGivenAndListsTheNewInstances) {
               "i-000000000001  web-1  pending  base   persistent  1      256 MiB  -\n"
               "i-000000000002  web-2  pending  base   persistent  1      256 MiB  -\n"
               "i-000000000003  web-3  pending  base   persistent  1      256 MiB  -\n");
+}
+
+TEST_F(VmctlCli, RunSendsTheKeysAndUserDataFilesAndDefaultsToTheCallersKeys) {
+    const TempDir dir;
+    const std::string mine = dir.write("k1.pub", "ssh-ed25519 AAAA1 me@here\n");
+    const std::string user_data = dir.write("ud", "#!/bin/sh\necho hi\n");
+    dir.write("home/.ssh/id_ed25519.pub", "ssh-ed25519 AAAA2 default@home\n");
+    dir.write("home/.ssh/id_rsa.pub", "ssh-rsa AAAA3 rsa@home\n");
+    dir.write("home/.ssh/id_ed25519", "PRIVATE");
+    dir.write("home/.ssh/authorized_keys.pub", "ssh-rsa AAAA4 not-mine\n");
+    home = dir.path + "/home";
+    vmd.answer("POST /v1/instances", 201,
+               {{"instances", json::array({instance("i-1", "i-1", "pending")})}});
+    Result r = vmctl({"-q", "run", "--image", "base", "--ssh-key", mine, "--user-data", user_data});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(body_of(0),
+              json::parse(R"({"image": "base", "ssh_keys": ["ssh-ed25519 AAAA1 me@here"],
+        "user_data": "#!/bin/sh\necho hi\n"})"));
+    r = vmctl({"-q", "run", "--image", "base"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(body_of(1)["ssh_keys"],
+              json::parse(R"(["ssh-ed25519 AAAA2 default@home", "ssh-rsa AAAA3 rsa@home"])"))
+        << "~/.ssh/id_*.pub";
+    r = vmctl({"run", "--image", "base", "--ssh-key", dir.path + "/missing.pub"});
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(vmd.requests.size(), 2u) << "nothing sent for a key that cannot be read";
+}
+
+TEST_F(VmctlCli, SshRunsTheClientWithTheHostKeysVmdMade) {
+    json running = instance("i-1", "web", "running");
+    running["address"] = "198.18.0.2";
+    running["ssh_host_keys"] = {"ssh-ed25519 AAAAHOST root@i-1"};
+    vmd.answer("GET /v1/instances/web", 200, running);
+    program_status = 3;
+    const Result r = vmctl({"ssh", "web", "-i", "/k/id", "--", "uname", "-a"});
+    EXPECT_EQ(r.status, 3) << "ssh's own status";
+    ASSERT_EQ(programs.size(), 1u);
+    const auto& argv = programs[0];
+    EXPECT_EQ(argv.front(), "ssh");
+    const auto has = [&](const std::string& a) {
+        return std::find(argv.begin(), argv.end(), a) != argv.end();
+    };
+    EXPECT_TRUE(has("StrictHostKeyChecking=yes"));
+    EXPECT_TRUE(has("/k/id"));
+    const auto at = std::find(argv.begin(), argv.end(), "root@198.18.0.2");
+    ASSERT_NE(at, argv.end());
+    EXPECT_EQ(std::vector<std::string>(at + 1, argv.end()),
+              (std::vector<std::string>{"--", "uname", "-a"}));
+    EXPECT_EQ(known_hosts, "198.18.0.2 ssh-ed25519 AAAAHOST root@i-1\n");
+
+    json stopped = instance("i-2", "db", "stopped");
+    stopped["ssh_host_keys"] = {"ssh-ed25519 AAAAHOST root@i-2"};
+    vmd.answer("GET /v1/instances/db", 200, stopped);
+    const Result refused = vmctl({"ssh", "db"});
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_NE(refused.err.find("has no address: it is stopped"), std::string::npos) << refused.err;
+    EXPECT_EQ(programs.size(), 1u);
 }
 
 TEST_F(VmctlCli, RunLeavesDefaultsToVmd) {
@@ -553,7 +648,9 @@ TEST_F(VmctlCli, UnreachableVmdIsAFailureThatNamesTheSocket) {
                     "",
                     "/",
                     false,
-                    [](std::chrono::milliseconds) {}};
+                    [](std::chrono::milliseconds) {},
+                    "",
+                    {}};
     EXPECT_EQ(run_vmctl({"--socket", "/tmp/none.sock", "list"}, env), 1);
     EXPECT_EQ(err.str(), "vmctl: cannot reach vmd at /tmp/none.sock\n");
 }

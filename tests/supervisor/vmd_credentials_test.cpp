@@ -1,0 +1,127 @@
+// The subscriber's credentials through vmd (docs/seed.md), with the fake
+// vmm: the run request's keys and user-data are checked (400 saying why),
+// kept, and written at each start into a NoCloud seed attached read-only
+// last; the host keys are made once per instance (mode 0600) and shown in
+// the instance's JSON, the same after a stop and start.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "tests/supervisor/vmd_harness.h"
+
+namespace vmd_test {
+namespace {
+
+constexpr const char* kKey =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWZnaGlq alice@laptop";
+
+class VmdCredentials : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string why;
+        cgroup_ = writable_cgroup2(&why);
+        if (cgroup_.empty()) {
+            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
+        }
+        vmd_ = std::make_unique<Vmd>(cgroup_);
+        ASSERT_TRUE(vmd_->start());
+        vmd_->import_image("plain", "console=ttyS0");
+    }
+    void TearDown() override {
+        if (vmd_ && HasFailure()) {
+            std::cerr << "vmd's log:\n" << vmd_->log();
+        }
+    }
+    std::string instance_file(const std::string& id, const std::string& name) {
+        return vmd_->state_dir() + "/instances/" + id + "/" + name;
+    }
+    // A file of the seed image, read with mtools as cloud-init's mount would.
+    std::string seed_file(const std::string& id, const std::string& name) {
+        const std::string command =
+            "mtype -i " + instance_file(id, "seed.img") + " ::" + name + " 2>&1";
+        std::string out;
+        if (FILE* p = popen(command.c_str(), "r")) {
+            char buffer[4096];
+            for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) {
+                out.append(buffer, n);
+            }
+            pclose(p);
+        }
+        return out;
+    }
+    std::string read(const std::string& path) {
+        std::ifstream in(path);
+        std::stringstream s;
+        s << in.rdbuf();
+        return s.str();
+    }
+
+    std::string cgroup_;
+    std::unique_ptr<Vmd> vmd_;
+};
+
+TEST_F(VmdCredentials, UserDataCloudInitWouldNotRunIsRefusedWithTheReason) {
+    const auto unknown =
+        vmd_->post("/v1/instances", {{"image", "plain"}, {"user_data", "hello there\n"}});
+    EXPECT_EQ(unknown.status, 400) << unknown.body;
+    EXPECT_NE(unknown.json().value("error", "").find("#cloud-config"), std::string::npos)
+        << "it lists what is accepted: " << unknown.body;
+    const auto yaml =
+        vmd_->post("/v1/instances", {{"image", "plain"}, {"user_data", "#cloud-config\n- a\n"}});
+    EXPECT_EQ(yaml.status, 400) << yaml.body;
+    const auto key =
+        vmd_->post("/v1/instances", {{"image", "plain"}, {"ssh_keys", {"not a key\nat all"}}});
+    EXPECT_EQ(key.status, 400) << key.body;
+    EXPECT_TRUE(vmd_->get("/v1/instances").json().empty()) << "nothing was made";
+}
+
+TEST_F(VmdCredentials, EachStartWritesTheSeedWithTheKeysAndTheHostKeysStay) {
+    const auto r =
+        vmd_->post("/v1/instances?wait=true", {{"image", "plain"},
+                                               {"name", "web"},
+                                               {"ssh_keys", {kKey}},
+                                               {"user_data", "#!/bin/sh\necho hello\n"}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const auto made = r.json();
+    const std::string id = made["instances"][0]["id"];
+    const auto view = vmd_->get("/v1/instances/" + id).json();
+    ASSERT_EQ(view["ssh_host_keys"].size(), 1u) << view.dump();
+    const std::string host_key = view["ssh_host_keys"][0];
+    EXPECT_EQ(host_key.rfind("ssh-ed25519 ", 0), 0u) << host_key;
+
+    struct stat st {};
+    ASSERT_EQ(stat(instance_file(id, "host_keys.json").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "it holds private keys";
+    ASSERT_EQ(stat(instance_file(id, "seed.img").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    const auto config = nlohmann::json::parse(read(instance_file(id, "vmm.json")));
+    EXPECT_EQ(config["disk"].back(), "path=" + instance_file(id, "seed.img") + ",id=seed,readonly")
+        << config.dump();
+    EXPECT_FALSE(config.contains("net")) << "--network addresses: no card";
+
+    const std::string meta = seed_file(id, "meta-data");
+    EXPECT_NE(meta.find("instance-id: \"" + id + "\""), std::string::npos) << meta;
+    EXPECT_NE(meta.find("local-hostname: \"web\""), std::string::npos) << meta;
+    const std::string user = seed_file(id, "user-data");
+    EXPECT_NE(user.find(kKey), std::string::npos) << user;
+    EXPECT_NE(user.find("echo hello"), std::string::npos) << "the script rides along: " << user;
+    EXPECT_NE(user.find(host_key.substr(0, 60)), std::string::npos) << "the host key it checks";
+
+    ASSERT_EQ(
+        vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object()).status,
+        200);
+    ASSERT_EQ(
+        vmd_->post("/v1/instances/" + id + "/start?wait=true", nlohmann::json::object()).status,
+        200);
+    const auto again = vmd_->get("/v1/instances/" + id).json();
+    EXPECT_EQ(again["ssh_host_keys"][0], host_key) << "made once per instance";
+    EXPECT_NE(seed_file(id, "user-data").find(kKey), std::string::npos);
+    EXPECT_NE(seed_file(id, "meta-data").find(id), std::string::npos) << "the same instance-id";
+}
+
+}  // namespace
+}  // namespace vmd_test
