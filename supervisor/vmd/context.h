@@ -13,6 +13,8 @@
 
 namespace supervisor::vmd {
 
+class Meter;
+
 struct Context {
     const Options& options;
     Layout layout;
@@ -21,6 +23,7 @@ struct Context {
     Workers& workers;
     VmmClient& vmm;
     const CgroupRoot& cgroups;
+    Meter* meter = nullptr;  // set by the Daemon; none in the handlers' unit tests
 };
 
 // Test hook: vmd SIGKILLs itself when it reaches the named point and the

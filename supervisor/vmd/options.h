@@ -22,6 +22,10 @@ struct Options {
     std::int64_t vmm_overhead_mib = 64;  // memory a vmm takes beside its guest's
     int kill_grace_s = 5;                // SIGTERM to SIGKILL
     std::string qemu_img = "/usr/bin/qemu-img";
+    // Metering (docs/metering.md): sampling interval, prices, Prometheus file.
+    int meter_interval_s = 60;
+    std::string price_sheet;   // default: default_price_sheet() (meter.h)
+    std::string metrics_file;  // none by default
 };
 
 }  // namespace supervisor::vmd

@@ -24,7 +24,16 @@ void VmmClient::act(const std::string& socket, const std::string& action,
                     std::function<void(const std::string& error)> done) {
     {
         std::lock_guard lock(mutex_);
-        calls_.push_back({socket, action, std::move(done)});
+        calls_.push_back({socket, action, "", std::move(done), {}});
+    }
+    wake_.notify_all();
+}
+
+void VmmClient::get(const std::string& socket, const std::string& path,
+                    std::function<void(std::optional<std::string> body)> done) {
+    {
+        std::lock_guard lock(mutex_);
+        calls_.push_back({socket, "", path, {}, std::move(done)});
     }
     wake_.notify_all();
 }
@@ -47,6 +56,15 @@ void VmmClient::serve() {
         client.set_connection_timeout(2, 0);
         client.set_read_timeout(5, 0);
         client.set_write_timeout(2, 0);
+        if (call.got) {
+            auto res = client.Get(call.path);
+            std::optional<std::string> body;
+            if (res && res->status == 200) {
+                body = std::move(res->body);
+            }
+            loop_.post([got = std::move(call.got), body = std::move(body)] { got(body); });
+            continue;
+        }
         const std::string body = nlohmann::json{{"action", call.action}}.dump();
         auto res = client.Put("/vm/actions", body, "application/json");
         if (!res) {
