@@ -71,6 +71,7 @@ int run_vmctl(const std::vector<std::string>& args, Environment& env) {
     add_image_commands(app, action);
     add_volume_commands(app, action);
     add_instance_commands(app, action);
+    add_usage_commands(app, action);
 
     std::vector<const char*> argv{"vmctl"};
     for (const auto& a : args) {

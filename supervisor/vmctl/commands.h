@@ -27,6 +27,7 @@ using Action = std::function<int(Session&)>;
 void add_image_commands(CLI::App& app, Action& action);
 void add_volume_commands(CLI::App& app, Action& action);
 void add_instance_commands(CLI::App& app, Action& action);
+void add_usage_commands(CLI::App& app, Action& action);
 
 // A CLI11 check that runs one of units.h's parsers on the option's text.
 CLI::Validator size_validator(const std::string& option);

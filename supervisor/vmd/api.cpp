@@ -122,6 +122,25 @@ void Api::route(const ApiRequest& r, const Respond& respond) {
         reply(200, health_());
         return;
     }
+    if (kind == "usage" && s.size() == 2 && usage_ != nullptr) {
+        const Query q(r.query, {"instance", "since", "until", "by", "owner"});
+        if (!get) {
+            wrong_method(r, "GET");
+        }
+        constexpr std::int64_t kMaxMs = std::int64_t{1} << 48;
+        UsageQuery u;
+        u.instance = q.text("instance");
+        if (q.text("since")) {
+            u.since_ms = q.number("since", 0, 0, kMaxMs);
+        }
+        if (q.text("until")) {
+            u.until_ms = q.number("until", 0, 0, kMaxMs);
+        }
+        u.by = q.text("by").value_or("instance");
+        u.owner = q.text("owner");
+        reply(200, usage_->report(r.caller, u));
+        return;
+    }
     if (kind == "images") {
         Query(r.query, {});
         if (s.size() == 2) {

@@ -14,6 +14,7 @@
 #include "supervisor/vmd/caller.h"
 #include "supervisor/vmd/image_service.h"
 #include "supervisor/vmd/instance_service.h"
+#include "supervisor/vmd/usage_service.h"
 #include "supervisor/vmd/volume_service.h"
 
 namespace supervisor::vmd {
@@ -37,8 +38,12 @@ class Api {
   public:
     using Respond = std::function<void(const ApiResponse&)>;
     Api(ImageService& images, VolumeService& volumes, InstanceService& instances,
-        std::function<nlohmann::json()> health)
-        : images_(images), volumes_(volumes), instances_(instances), health_(std::move(health)) {}
+        std::function<nlohmann::json()> health, UsageService* usage = nullptr)
+        : images_(images),
+          volumes_(volumes),
+          instances_(instances),
+          health_(std::move(health)),
+          usage_(usage) {}
 
     // Answers through `respond`, now or later (a `wait`).
     void handle(const ApiRequest& request, Respond respond);
@@ -50,6 +55,7 @@ class Api {
     VolumeService& volumes_;
     InstanceService& instances_;
     std::function<nlohmann::json()> health_;
+    UsageService* usage_;  // none: GET /v1/usage is 404
 };
 
 }  // namespace supervisor::vmd

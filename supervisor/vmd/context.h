@@ -14,6 +14,8 @@
 
 namespace supervisor::vmd {
 
+class Meter;
+
 struct Context {
     const Options& options;
     Layout layout;
@@ -23,6 +25,7 @@ struct Context {
     VmmClient& vmm;
     const CgroupRoot& cgroups;
     InstanceNetwork& network;
+    Meter* meter = nullptr;  // set by the Daemon; none in the handlers' unit tests
 };
 
 // Test hook: vmd SIGKILLs itself when it reaches the named point and the

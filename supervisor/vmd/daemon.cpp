@@ -48,11 +48,17 @@ Daemon::Daemon(Options options)
     }
     ensure_dir(std::filesystem::path(options_.socket).parent_path(), 0755);
     ensure_dir(layout_.sockets_dir(), 0700);
+    meter_ = std::make_unique<Meter>(ctx_, options_.price_sheet.empty()
+                                               ? default_price_sheet()
+                                               : metering::load_price_sheet(options_.price_sheet));
+    ctx_.meter = meter_.get();
     supervisor_ = std::make_unique<Supervisor>(ctx_);
     images_ = std::make_unique<ImageService>(ctx_);
     volumes_ = std::make_unique<VolumeService>(ctx_);
     instances_ = std::make_unique<InstanceService>(ctx_, *supervisor_);
-    api_ = std::make_unique<Api>(*images_, *volumes_, *instances_, [this] { return health(); });
+    usage_ = std::make_unique<UsageService>(ctx_, meter_->price_sheet());
+    api_ = std::make_unique<Api>(
+        *images_, *volumes_, *instances_, [this] { return health(); }, usage_.get());
 }
 
 Daemon::~Daemon() {
@@ -80,6 +86,7 @@ void Daemon::start() {
     // Before the recovery, which may relaunch a vmm or release a dead one's tap.
     network_.start(db_);
     supervisor_->recover();
+    meter_->start();
     base::UnixHttpServer::Options server;
     server.socket_path = options_.socket;
     server.mode = 0666;

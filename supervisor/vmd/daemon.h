@@ -14,6 +14,7 @@
 #include "supervisor/vmd/event_loop.h"
 #include "supervisor/vmd/image_service.h"
 #include "supervisor/vmd/instance_service.h"
+#include "supervisor/vmd/meter.h"
 #include "supervisor/vmd/options.h"
 #include "supervisor/vmd/state_lock.h"
 #include "supervisor/vmd/supervisor.h"
@@ -40,6 +41,7 @@ class Daemon {
     Api& api() { return *api_; }
     store::Database& database() { return db_; }
     Supervisor& supervisor() { return *supervisor_; }
+    Meter& meter() { return *meter_; }
     EventLoop& loop() { return loop_; }
 
   private:
@@ -55,10 +57,12 @@ class Daemon {
     VmmClient vmm_;
     InstanceNetwork network_;
     Context ctx_;
+    std::unique_ptr<Meter> meter_;
     std::unique_ptr<Supervisor> supervisor_;
     std::unique_ptr<ImageService> images_;
     std::unique_ptr<VolumeService> volumes_;
     std::unique_ptr<InstanceService> instances_;
+    std::unique_ptr<UsageService> usage_;
     std::unique_ptr<Api> api_;
     std::unique_ptr<base::UnixHttpServer> server_;
     std::unique_ptr<EventLoop::Timer> housekeeping_;

@@ -22,6 +22,7 @@
 #include "supervisor/vmd/json_body.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/lookup.h"
+#include "supervisor/vmd/meter.h"
 #include "supervisor/vmd/views.h"
 #include "supervisor/vmd/volume_service.h"
 
@@ -266,6 +267,9 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                 boot.image = image.id;
                 boot.created_at = now;
                 store::volumes::insert(ctx_.db, boot);
+                if (ctx_.meter) {
+                    ctx_.meter->volume_created(boot, now);
+                }
                 r.boot_volume = boot.id;
             }
             store::instances::insert(ctx_.db, r);

@@ -97,6 +97,14 @@ int main(int argc, char** argv) {
     app.add_option("--gateway", o.gateway,
                    "the bridge's own address in it (default: the network's first address)");
     app.add_option("--dns", o.dns, "name servers given to guests (default: the gateway)");
+    app.add_option("--meter-interval", o.meter_interval_s,
+                   "seconds between two usage samples of every running vmm (docs/metering.md)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    app.add_option("--price-sheet", o.price_sheet,
+                   "JSON price sheet for usage reports (default: docs/metering.md's)");
+    app.add_option("--metrics-file", o.metrics_file,
+                   "write the usage counters there in Prometheus' text format every interval");
     app.set_version_flag("--version", "vmd 0.1.0");
     try {
         app.parse(argc, argv);
@@ -109,7 +117,8 @@ int main(int argc, char** argv) {
     if (o.max_memory_mib == 0) {
         o.max_memory_mib = std::max<std::int64_t>(0, mem_total_mib() - 1024);
     }
-    for (std::string* path : {&o.state_dir, &o.socket, &o.run_dir, &o.vmm, &o.default_kernel}) {
+    for (std::string* path : {&o.state_dir, &o.socket, &o.run_dir, &o.vmm, &o.default_kernel,
+                              &o.price_sheet, &o.metrics_file}) {
         if (!path->empty()) {
             *path = std::filesystem::absolute(*path).lexically_normal().string();
         }

@@ -32,6 +32,10 @@ struct Options {
     std::string network_cidr = "198.18.0.0/24";
     std::string gateway;           // default: the network's first address
     std::vector<std::string> dns;  // default: the gateway
+    // Metering (docs/metering.md): sampling interval, prices, Prometheus file.
+    int meter_interval_s = 60;
+    std::string price_sheet;   // default: default_price_sheet() (meter.h)
+    std::string metrics_file;  // none by default
 };
 
 }  // namespace supervisor::vmd

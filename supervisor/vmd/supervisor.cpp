@@ -26,6 +26,7 @@
 #include "supervisor/vmd/files.h"
 #include "supervisor/vmd/instance_seed.h"
 #include "supervisor/vmd/log.h"
+#include "supervisor/vmd/meter.h"
 #include "supervisor/vmd/process.h"
 #include "supervisor/vmd/vmm_config.h"
 
@@ -130,7 +131,10 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
         p.cgroup = ctx_.cgroups.child_path(id);
         p.events_offset = std::max<std::int64_t>(0, file_size(ctx_.layout.events(id)));
         p.spawned_at = now;
-        store::processes::insert(ctx_.db, p);
+        const std::int64_t process_id = store::processes::insert(ctx_.db, p);
+        if (ctx_.meter) {
+            ctx_.meter->begin_process(r, process_id, now);
+        }
     }
     if (o.kind == Outcome::Kind::kChanged) {
         switch (o.to) {
@@ -181,6 +185,9 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
     }
     if (extra) {
         extra(r);
+    }
+    if (ctx_.meter && o.kind == Outcome::Kind::kChanged) {
+        ctx_.meter->on_change(id);
     }
     store::instances::update(ctx_.db, r);
     tx.commit();
@@ -412,6 +419,9 @@ void Supervisor::launch(const std::string& id) {
                 p->exited_at = now_ms();
                 p->exit_detail = e.what();
                 store::processes::update(ctx_.db, *p);
+                if (ctx_.meter) {
+                    ctx_.meter->close_process(p->id, *p->exited_at);
+                }
             }
         });
     }
@@ -515,6 +525,9 @@ void Supervisor::teardown(const std::string& id) {
         if (remove_path(ctx_.layout.volume_file(*doomed), &error)) {
             store::Transaction tx(ctx_.db);
             store::volumes::remove(ctx_.db, *doomed);
+            if (ctx_.meter) {
+                ctx_.meter->volume_deleted(*doomed, now_ms());
+            }
             tx.commit();
             log_line("instance " + label(*r) + ": boot volume " + *doomed + " deleted");
         } else {
@@ -656,6 +669,12 @@ void Supervisor::read_events(const std::string& id) {
                 continue;
             }
             const std::string name = line.event.value("event", "");
+            if (ctx_.meter) {
+                pending.push_back(
+                    [this, pid = process->id, event = line.event](store::InstanceRecord&) {
+                        ctx_.meter->on_event(pid, event);
+                    });
+            }
             if (name == "starting") {
                 pending.push_back([](store::InstanceRecord& r) { r.boots += 1; });
             } else if (name == "disk-error") {
@@ -718,6 +737,9 @@ void Supervisor::on_process_exit(const std::string& id) {
         }
         p->exit_detail = c.detail;
         store::processes::update(ctx_.db, *p);
+        if (ctx_.meter) {
+            ctx_.meter->close_process(process_id, *p->exited_at);
+        }
     });
 }
 
@@ -915,6 +937,9 @@ void Supervisor::adopt(const store::ProcessRecord& p) {
                 row.exited_at = now_ms();
                 row.exit_detail = c.detail;
                 store::processes::update(ctx_.db, row);
+                if (ctx_.meter) {
+                    ctx_.meter->close_process(row.id, *row.exited_at);
+                }
             });
             return;
         }
@@ -936,6 +961,9 @@ void Supervisor::adopt(const store::ProcessRecord& p) {
         }
         row.exit_detail = c.detail;
         store::processes::update(ctx_.db, row);
+        if (ctx_.meter) {
+            ctx_.meter->close_process(row.id, *row.exited_at);
+        }
     });
 }
 

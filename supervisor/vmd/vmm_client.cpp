@@ -48,6 +48,14 @@ void VmmClient::act(const std::string& socket, const std::string& action,
             });
 }
 
+void VmmClient::get(const std::string& socket, const std::string& path,
+                    std::function<void(std::optional<std::string> body)> done) {
+    request(socket, "GET", path, "", [done = std::move(done)](const Reply& reply) {
+        done(reply.error.empty() && reply.status == 200 ? std::optional(reply.body)
+                                                        : std::nullopt);
+    });
+}
+
 void VmmClient::request(const std::string& socket, const std::string& method,
                         const std::string& path, const std::string& body,
                         std::function<void(const Reply&)> done) {

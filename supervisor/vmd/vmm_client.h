@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -43,6 +44,11 @@ class VmmClient {
     // `done(error)` on the loop: empty when the vmm accepted the action.
     void act(const std::string& socket, const std::string& action,
              std::function<void(const std::string& error)> done);
+
+    // GET `path`: `done(body)` on the loop, empty when the vmm did not answer
+    // 200 (the reason is not needed: the caller reads again later).
+    void get(const std::string& socket, const std::string& path,
+             std::function<void(std::optional<std::string> body)> done);
 
     // Any request ("GET", "/metrics", ""); `done` on the loop.
     void request(const std::string& socket, const std::string& method, const std::string& path,

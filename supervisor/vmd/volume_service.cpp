@@ -16,6 +16,7 @@
 #include "supervisor/vmd/json_body.h"
 #include "supervisor/vmd/log.h"
 #include "supervisor/vmd/lookup.h"
+#include "supervisor/vmd/meter.h"
 #include "supervisor/vmd/views.h"
 
 namespace supervisor::vmd {
@@ -37,6 +38,9 @@ void VolumeService::recover() {
             store::Transaction tx(ctx_.db);
             store::attachments::remove(ctx_.db, v.id);
             store::volumes::remove(ctx_.db, v.id);
+            if (ctx_.meter) {
+                ctx_.meter->volume_deleted(v.id, now_ms());
+            }
             tx.commit();
             log_line(
                 "volume " + v.id + " (" + v.name + "): " +
@@ -90,6 +94,9 @@ nlohmann::json VolumeService::create(const Caller& caller, const std::string& te
     {
         store::Transaction tx(ctx_.db);
         store::volumes::insert(ctx_.db, v);
+        if (ctx_.meter) {
+            ctx_.meter->volume_created(v, v.created_at);
+        }
         tx.commit();
     }
     try {
@@ -103,6 +110,9 @@ nlohmann::json VolumeService::create(const Caller& caller, const std::string& te
         remove_path(ctx_.layout.volume_file(v.id));
         store::Transaction tx(ctx_.db);
         store::volumes::remove(ctx_.db, v.id);
+        if (ctx_.meter) {
+            ctx_.meter->volume_deleted(v.id, now_ms());
+        }
         tx.commit();
         throw;
     }
@@ -137,6 +147,9 @@ nlohmann::json VolumeService::remove(const Caller& caller, const std::string& re
     }
     store::Transaction tx(ctx_.db);
     store::volumes::remove(ctx_.db, v.id);
+    if (ctx_.meter) {
+        ctx_.meter->volume_deleted(v.id, now_ms());
+    }
     tx.commit();
     log_line("volume " + v.id + " (" + v.name + "): deleted");
     return volume_view(v, std::nullopt);

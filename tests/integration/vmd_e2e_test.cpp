@@ -176,14 +176,25 @@ class VmdEndToEnd : public ::testing::Test {
         }
     }
 
-    void start_vmd() {
-        vmd_ = std::make_unique<VmdProcess>(
-            vmd_bin_,
-            std::vector<std::string>{"--state-dir", state_, "--socket", socket_, "--run-dir",
-                                     run_dir_, "--cgroup-root", cgroup_root_, "--vmm", a_.vmm,
-                                     "--default-kernel", a_.bzimage, "--max-memory",
-                                     std::to_string(kMaxMemoryMib), "--min-free-disk", "64"},
-            dir_ + "/vmd.log");
+    void start_vmd(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args{"--state-dir",
+                                      state_,
+                                      "--socket",
+                                      socket_,
+                                      "--run-dir",
+                                      run_dir_,
+                                      "--cgroup-root",
+                                      cgroup_root_,
+                                      "--vmm",
+                                      a_.vmm,
+                                      "--default-kernel",
+                                      a_.bzimage,
+                                      "--max-memory",
+                                      std::to_string(kMaxMemoryMib),
+                                      "--min-free-disk",
+                                      "64"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        vmd_ = std::make_unique<VmdProcess>(vmd_bin_, args, dir_ + "/vmd.log");
         ASSERT_TRUE(vmd_->wait_serving(socket_, kServeTimeout)) << vmd_->log();
     }
 
@@ -824,6 +835,106 @@ TEST_F(VmdEndToEnd, BadRequestsGetA4xxJsonErrorAndVmdServesOn) {
     }
     EXPECT_EQ(vmctl_json({"list"}).size(), 0u) << "nothing was created";
     EXPECT_EQ(vmctl_json({"volume", "list"}).size(), 0u);
+}
+
+// Issue 15: a guest that busy-loops for a known time is billed that CPU
+// time (within 10%, never more than wall time x vCPUs), its boot is
+// counted, and once stopped its persistent root accrues storage and nothing
+// accrues CPU. The busy loop is shell builtins only (no fork), started in
+// the background by the image's /etc/rc.local after 8 s; the guest prints
+// when it began and ended by its own clock (/proc/uptime, centiseconds).
+// Network bytes (within 2%) need the instance network: not tested here yet.
+TEST_F(VmdEndToEnd, UsageBillsTheGuestsCpuTimeBootsAndAStoppedRootsStorage) {
+    const std::string image = suite_dir_ + "/busy.ext4";
+    std::ofstream(suite_dir_ + "/busy.rc.local")
+        << "(\n"
+           "  sleep 8\n"
+           "  read t _ </proc/uptime; start=${t%.*}${t#*.}\n"
+           "  echo \"busy: start $start\"\n"
+           "  end=$((start + 1500)); now=$start\n"
+           "  while [ $now -lt $end ]; do read t _ </proc/uptime; now=${t%.*}${t#*.}; done\n"
+           "  echo \"busy: end $now\"\n"
+           ") </dev/null >/dev/console 2>&1 &\n";
+    std::ofstream(suite_dir_ + "/busy.cmds")
+        << "cd /etc\nwrite " << suite_dir_ << "/busy.rc.local rc.local\n";
+    ASSERT_EQ(sh("cp --sparse=always " + a_.rootfs + " " + image + " && debugfs -w -f " +
+                 suite_dir_ + "/busy.cmds " + image + " >/dev/null 2>&1"),
+              0);
+    vmd_.reset();
+    ASSERT_NO_FATAL_FAILURE(start_vmd({"--meter-interval", "1"}));
+    std::vector<std::string> args{"image", "import", "busy", image, "--cmdline", kCmdline};
+    ASSERT_EQ(vmctl_json(args).value("state", ""), "available");
+
+    const auto started = std::chrono::steady_clock::now();
+    const auto ids = run({"--image", "busy", "--persistent-root", "--vcpus", "1"});
+    ASSERT_EQ(ids.size(), 1u);
+    const std::string id = ids[0];
+    ASSERT_TRUE(wait_all(ids, "running"));
+    // The instance's quantities of each meter, from `vmctl usage --json`.
+    const auto usage = [&](const std::string& resource) {
+        std::map<std::string, std::int64_t> q;
+        const json bill = vmctl_json({"usage", "--instance", resource});
+        for (const auto& line : bill["lines"]) {
+            q[line["meter"].get<std::string>()] += line["quantity"].get<std::int64_t>();
+        }
+        return q;
+    };
+    const auto busy_line = [&](const std::string& what) -> std::int64_t {
+        const std::string text = console(id);
+        const auto at = text.find("busy: " + what + " ");
+        return at == std::string::npos ? -1 : std::atoll(text.c_str() + at + 7 + what.size());
+    };
+    using Clock = std::chrono::steady_clock;
+    const auto seconds_since = [](Clock::time_point t) {
+        return std::chrono::duration<double>(Clock::now() - t).count();
+    };
+    // The baseline before the loop, which starts 8 s after rc.local: the
+    // boot's CPU time and a few seconds of the idle guest.
+    const std::int64_t cpu_ready = usage(id)["cpu_us"];
+    std::this_thread::sleep_for(3s);
+    const std::int64_t cpu_before = usage(id)["cpu_us"];
+    const auto before = Clock::now();
+    ASSERT_LT(busy_line("start"), 0) << "the loop began before the baseline: " << console(id);
+    for (int i = 0; i < 60 && busy_line("start") < 0; ++i) {
+        std::this_thread::sleep_for(500ms);
+    }
+    ASSERT_GE(busy_line("start"), 0) << console(id);
+    const double start_seen_s = seconds_since(before);
+    // Leave the one CPU of the sandbox to the loop while it runs (15 s).
+    std::this_thread::sleep_for(14s);
+    for (int i = 0; i < 120 && busy_line("end") < 0; ++i) {
+        std::this_thread::sleep_for(500ms);
+    }
+    ASSERT_GE(busy_line("end"), 0) << console(id);
+    const double end_seen_s = seconds_since(before);
+    std::this_thread::sleep_for(1500ms);  // a sample after its end
+    auto q = usage(id);
+    const double window_s = seconds_since(before);
+    const double busy_s = static_cast<double>(busy_line("end") - busy_line("start")) / 100;
+    // Between the samples on either side the guest idles a few seconds too,
+    // which costs little: the loop's CPU time, within 10%.
+    const double cpu_s = static_cast<double>(q["cpu_us"] - cpu_before) / 1e6;
+    std::cerr << "busy loop " << busy_s << " s by the guest's clock, seen from " << start_seen_s
+              << " s to " << end_seen_s << " s; billed " << cpu_s << " s of CPU in a window of "
+              << window_s << " s; " << cpu_ready / 1e6 << " s at ready, "
+              << (cpu_before - cpu_ready) / 1e6 << " s over 3 s idle, " << q["cpu_us"] / 1e6
+              << " s in all\n";
+    EXPECT_NEAR(cpu_s, busy_s, busy_s * 0.10) << console(id);
+    const double wall_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    EXPECT_LE(q["cpu_us"] / 1e6, wall_s * 1) << "never more than wall time x vCPUs";
+    EXPECT_EQ(q["boots"], 1);
+    EXPECT_GT(q["boot_ready_ms"], 0);
+
+    // Stopped: its persistent root accrues, CPU does not.
+    ASSERT_TRUE(each(ids, {"stop", "--timeout", "120"}));
+    const std::string root = show(id)["boot_volume"];
+    const std::int64_t cpu_stopped = usage(id)["cpu_us"];
+    const std::int64_t storage_stopped = usage(root)["storage_gib_ms"];
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(usage(id)["cpu_us"], cpu_stopped);
+    EXPECT_GT(usage(root)["storage_gib_ms"], storage_stopped) << "a stopped root still costs";
+    ASSERT_TRUE(each(ids, {"terminate"}));
 }
 
 }  // namespace

@@ -19,6 +19,12 @@
 //   fake.disk_error_ms=N     a disk-error event on the first disk after N ms
 //   fake.sigterm=exit|ignore SIGTERM ends it with status 7 (default) or not
 //   fake.console_bytes=N     N bytes of console output per boot (default 0)
+//   fake.busy_ms=N           a thread burns N ms of CPU time from the start
+//   fake.exit_busy_ms=N      burns N ms of CPU time as it ends (after its last event)
+//   fake.net_rx_bytes=N, fake.net_tx_bytes=N   what GET /metrics reports for
+//                            "virtio-net net0" once fake.net_ms=T (default 0)
+//                            passed from the start, growing evenly until then
+//   fake.metrics=hang        GET /metrics never answers
 
 #include <event2/event.h>
 #include <fcntl.h>
@@ -36,6 +42,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/error.h"
@@ -79,6 +86,19 @@ Behaviour parse_behaviour(const std::string& cmdline) {
     return b;
 }
 
+// Spins until this thread has used `ms` of CPU time.
+void burn_cpu(std::int64_t ms) {
+    timespec start{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    for (;;) {
+        timespec now{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms) {
+            return;
+        }
+    }
+}
+
 class FakeVmm {
   public:
     FakeVmm(vmm::VmConfig config, event_base* loop)
@@ -91,7 +111,18 @@ class FakeVmm {
             options.socket_path = config_.api_socket;
             options.max_body_bytes = 16 * 1024;
             api_ = std::make_unique<base::UnixHttpServer>(
-                loop_, options, [this](std::shared_ptr<base::HttpRequest> r) { serve(*r); });
+                loop_, options, [this](std::shared_ptr<base::HttpRequest> r) {
+                    if (r->path() == "/metrics" && behaviour_.get("metrics", "") == "hang") {
+                        unanswered_.push_back(r);
+                        return;
+                    }
+                    serve(*r);
+                });
+        }
+        started_ms_ = now_ms();
+        if (behaviour_.has("busy_ms")) {
+            busy_ = std::thread([ms = behaviour_.number("busy_ms", 0)] { burn_cpu(ms); });
+            busy_.detach();
         }
         signals();
         start_boot();
@@ -118,6 +149,7 @@ class FakeVmm {
             });
         }
         event_base_dispatch(loop_);
+        unanswered_.clear();
         api_.reset();
         return status_;
     }
@@ -249,6 +281,7 @@ class FakeVmm {
             emit("killed", {{"detail", "fake kill"}});
         }
         emit("exit", {{"status", status}});
+        burn_cpu(behaviour_.number("exit_busy_ms", 0));
         status_ = status;
         event_base_loopbreak(loop_);
     }
@@ -268,7 +301,23 @@ class FakeVmm {
         }
     }
 
+    std::int64_t net_counter(const std::string& key) const {
+        const std::int64_t total = behaviour_.number(key, 0);
+        const std::int64_t over = behaviour_.number("net_ms", 0);
+        const std::int64_t elapsed = now_ms() - started_ms_;
+        return over <= 0 || elapsed >= over ? total : total * elapsed / over;
+    }
+
     void serve(base::HttpRequest& r) {
+        if (r.path() == "/metrics" && r.method() == "GET") {
+            nlohmann::json virtio = nlohmann::json::object();
+            if (behaviour_.has("net_rx_bytes") || behaviour_.has("net_tx_bytes")) {
+                virtio["virtio-net net0"] = {{"rx_bytes", net_counter("net_rx_bytes")},
+                                             {"tx_bytes", net_counter("net_tx_bytes")}};
+            }
+            r.reply_json(200, {{"virtio", virtio}});
+            return;
+        }
         if (r.path() == "/vm" && r.method() == "GET") {
             r.reply_json(200, {{"id", config_.id},
                                {"state", state_},
@@ -330,6 +379,9 @@ class FakeVmm {
     event_base* loop_;
     Behaviour behaviour_;
     std::unique_ptr<base::UnixHttpServer> api_;
+    std::vector<std::shared_ptr<base::HttpRequest>> unanswered_;
+    std::thread busy_;
+    std::int64_t started_ms_ = 0;
     std::vector<base::Fd> disks_;
     base::Fd serial_;
     base::Fd events_;

@@ -673,3 +673,60 @@ TEST_F(VmctlCli, ConsolePrintsTheLogAndFollowsItUntilTerminated) {
 
 }  // namespace
 }  // namespace vmctl
+
+namespace vmctl {
+namespace {
+
+TEST_F(VmctlCli, UsagePrintsTheBillWithATotalThatIsTheSumOfItsLines) {
+    const json bill{{"currency", "EUR"},
+                    {"by", "instance"},
+                    {"since", 1796083200000},
+                    {"until", 1796169600000},
+                    {"owner", 1000},
+                    {"lines", json::array({{{"group", "i-1"},
+                                            {"meter", "cpu_us"},
+                                            {"unit", "us"},
+                                            {"quantity", 7200000000},
+                                            {"amount", 832}},
+                                           {{"group", "vol-1"},
+                                            {"meter", "storage_gib_ms"},
+                                            {"unit", "GiB-ms"},
+                                            {"quantity", 2628000000},
+                                            {"amount", 800}}})},
+                    {"total", 1632}};
+    const std::string path =
+        "GET /v1/usage?by=instance&instance=i-1&since=1796083200000&until=1796169600000";
+    vmd.answer(path, 200, bill);
+    Result r = vmctl(
+        {"usage", "--instance", "i-1", "--since", "2026-12-01", "--until", "2026-12-02T00:00:00Z"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(vmd.request_lines().back(), path);
+    EXPECT_EQ(r.out,
+              "RESOURCE  METER           QUANTITY    UNIT    AMOUNT (EUR minor units)\n"
+              "i-1       cpu_us          7200000000  us      832\n"
+              "vol-1     storage_gib_ms  2628000000  GiB-ms  800\n"
+              "TOTAL                                         1632\n");
+
+    vmd.answer("GET /v1/usage?by=day&owner=all", 200, bill);
+    r = vmctl({"usage", "--by", "day", "--owner", "all", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out), bill);
+
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"usage", "--by", "week"},
+             {"usage", "--since", "yesterday"},
+             {"usage", "--until", "2026-12-02T00:00"},
+         }) {
+        const std::size_t sent = vmd.requests.size();
+        EXPECT_EQ(vmctl(args).status, 2) << args[1] << " " << args[2];
+        EXPECT_EQ(vmd.requests.size(), sent);
+    }
+    vmd.answer("GET /v1/usage?by=instance&owner=0", 403,
+               {{"error", "only root may see the usage of another owner (owner=0)"}});
+    r = vmctl({"usage", "--owner", "0"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("only root may see"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace vmctl

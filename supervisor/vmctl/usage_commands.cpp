@@ -1,0 +1,119 @@
+// vmctl usage: what the caller's instances and volumes used, and what it
+// costs, from vmd's GET /v1/usage (docs/metering.md).
+
+#include <ctime>
+#include <memory>
+
+#include "base/error.h"
+#include "supervisor/vmctl/commands.h"
+#include "supervisor/vmctl/table.h"
+
+namespace vmctl {
+
+namespace {
+
+struct UsageOptions {
+    std::string instance;
+    std::string since;
+    std::string until;
+    std::string by = "instance";
+    std::string owner;
+};
+
+// Unix milliseconds of "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" (UTC), or a
+// plain number of Unix milliseconds.
+std::int64_t parse_time(const std::string& option, const std::string& text) {
+    if (!text.empty() && text.size() <= 15 &&
+        text.find_first_not_of("0123456789") == std::string::npos) {
+        return std::stoll(text);
+    }
+    std::tm tm{};
+    const char* end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+    if (end != nullptr && *end == 'T') {
+        end = strptime(end + 1, "%H:%M:%S", &tm);
+        end = end != nullptr && *end == 'Z' ? end + 1 : nullptr;
+    }
+    if (end == nullptr || *end != '\0') {
+        throw base::InvalidInput(option + " wants a UTC time like 2026-11-30 or " +
+                                 "2026-11-30T14:05:00Z, or Unix milliseconds, not '" + text + "'");
+    }
+    return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+CLI::Validator time_validator(const std::string& option) {
+    return CLI::Validator(
+        [option](std::string& text) {
+            try {
+                parse_time(option, text);
+                return std::string();
+            } catch (const base::InvalidInput& e) {
+                return std::string(e.what());
+            }
+        },
+        "TIME");
+}
+
+std::string query_of(const UsageOptions& o) {
+    std::string q = "?by=" + escape_segment(o.by);
+    if (!o.instance.empty()) {
+        q += "&instance=" + escape_segment(o.instance);
+    }
+    if (!o.since.empty()) {
+        q += "&since=" + std::to_string(parse_time("--since", o.since));
+    }
+    if (!o.until.empty()) {
+        q += "&until=" + std::to_string(parse_time("--until", o.until));
+    }
+    if (!o.owner.empty()) {
+        q += "&owner=" + escape_segment(o.owner);
+    }
+    return q;
+}
+
+// The bill as a table: one row per line, then the total, which is the sum of
+// the amounts above it (integers, in the currency's minor unit).
+void print_bill(std::ostream& out, const nlohmann::json& bill) {
+    const std::string currency = bill.at("currency").get<std::string>();
+    Table table({bill.at("by").get<std::string>() == "day"     ? "DAY"
+                 : bill.at("by").get<std::string>() == "meter" ? "METER"
+                                                               : "RESOURCE",
+                 "METER", "QUANTITY", "UNIT", "AMOUNT (" + currency + " minor units)"});
+    for (const auto& line : bill.at("lines")) {
+        table.add({line.at("group").get<std::string>(), line.at("meter").get<std::string>(),
+                   std::to_string(line.at("quantity").get<std::int64_t>()),
+                   line.at("unit").get<std::string>(),
+                   std::to_string(line.at("amount").get<std::int64_t>())});
+    }
+    table.add({"TOTAL", "", "", "", std::to_string(bill.at("total").get<std::int64_t>())});
+    table.print(out);
+}
+
+}  // namespace
+
+void add_usage_commands(CLI::App& app, Action& action) {
+    auto* usage = app.add_subcommand(
+        "usage", "what your instances and volumes used and what it costs (docs/metering.md)");
+    auto o = std::make_shared<UsageOptions>();
+    usage->add_option("--instance", o->instance, "only this instance or volume (its id)");
+    usage->add_option("--since", o->since, "from this time (UTC: 2026-11-30, 2026-11-30T14:05:00Z)")
+        ->check(time_validator("--since"));
+    usage->add_option("--until", o->until, "until this time, excluded (default: now)")
+        ->check(time_validator("--until"));
+    usage->add_option("--by", o->by, "one line per instance (or volume), meter or UTC day")
+        ->check(CLI::IsMember({"instance", "meter", "day"}))
+        ->capture_default_str();
+    usage->add_option("--owner", o->owner, "root only: this uid's usage, or 'all'");
+    usage->callback([o, &action] {
+        action = [o](Session& s) {
+            const auto bill = s.api.get("/v1/usage" + query_of(*o));
+            if (s.output.format == Format::kJson) {
+                s.output.out << bill.dump(2) << '\n';
+            } else {
+                print_bill(s.output.out, bill);
+            }
+            return 0;
+        };
+    });
+}
+
+}  // namespace vmctl
