@@ -51,8 +51,7 @@ void VmmClient::act(const std::string& socket, const std::string& action,
 void VmmClient::get(const std::string& socket, const std::string& path,
                     std::function<void(std::optional<std::string> body)> done) {
     request(socket, "GET", path, "", [done = std::move(done)](const Reply& reply) {
-        done(reply.error.empty() && reply.status == 200 ? std::optional(reply.body)
-                                                        : std::nullopt);
+        done(reply.error.empty() && reply.status == 200 ? std::optional(reply.body) : std::nullopt);
     });
 }
 
