@@ -74,17 +74,27 @@ std::string query_of(const UsageOptions& o) {
 // the amounts above it (integers, in the currency's minor unit).
 void print_bill(std::ostream& out, const nlohmann::json& bill) {
     const std::string currency = bill.at("currency").get<std::string>();
-    Table table({bill.at("by").get<std::string>() == "day"     ? "DAY"
-                 : bill.at("by").get<std::string>() == "meter" ? "METER"
-                                                               : "RESOURCE",
-                 "METER", "QUANTITY", "UNIT", "AMOUNT (" + currency + " minor units)"});
+    const std::string by = bill.at("by").get<std::string>();
+    const std::string amount = "AMOUNT (" + currency + " minor units)";
+    // By meter, the group is the meter: one column says it.
+    const bool by_meter = by == "meter";
+    Table table(by_meter ? std::vector<std::string>{"METER", "QUANTITY", "UNIT", amount}
+                         : std::vector<std::string>{by == "day" ? "DAY" : "RESOURCE", "METER",
+                                                    "QUANTITY", "UNIT", amount});
     for (const auto& line : bill.at("lines")) {
-        table.add({line.at("group").get<std::string>(), line.at("meter").get<std::string>(),
-                   std::to_string(line.at("quantity").get<std::int64_t>()),
-                   line.at("unit").get<std::string>(),
-                   std::to_string(line.at("amount").get<std::int64_t>())});
+        std::vector<std::string> row{line.at("meter").get<std::string>(),
+                                     std::to_string(line.at("quantity").get<std::int64_t>()),
+                                     line.at("unit").get<std::string>(),
+                                     std::to_string(line.at("amount").get<std::int64_t>())};
+        if (!by_meter) {
+            row.insert(row.begin(), line.at("group").get<std::string>());
+        }
+        table.add(row);
     }
-    table.add({"TOTAL", "", "", "", std::to_string(bill.at("total").get<std::int64_t>())});
+    std::vector<std::string> total(by_meter ? 4 : 5, "");
+    total.front() = "TOTAL";
+    total.back() = std::to_string(bill.at("total").get<std::int64_t>());
+    table.add(total);
     table.print(out);
 }
 

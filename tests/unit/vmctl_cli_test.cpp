@@ -707,6 +707,20 @@ TEST_F(VmctlCli, UsagePrintsTheBillWithATotalThatIsTheSumOfItsLines) {
               "vol-1     storage_gib_ms  2628000000  GiB-ms  800\n"
               "TOTAL                                         1632\n");
 
+    // By meter the group is the meter: one column, not two alike.
+    json by_meter = bill;
+    by_meter["by"] = "meter";
+    by_meter["lines"][0]["group"] = "cpu_us";
+    by_meter["lines"][1]["group"] = "storage_gib_ms";
+    vmd.answer("GET /v1/usage?by=meter", 200, by_meter);
+    r = vmctl({"usage", "--by", "meter"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out,
+              "METER           QUANTITY    UNIT    AMOUNT (EUR minor units)\n"
+              "cpu_us          7200000000  us      832\n"
+              "storage_gib_ms  2628000000  GiB-ms  800\n"
+              "TOTAL                               1632\n");
+
     vmd.answer("GET /v1/usage?by=day&owner=all", 200, bill);
     r = vmctl({"usage", "--by", "day", "--owner", "all", "--json"});
     ASSERT_EQ(r.status, 0) << r.err;
