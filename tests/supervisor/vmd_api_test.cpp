@@ -19,24 +19,15 @@ constexpr uid_t kUser = 65534;
 // Calls as kUser come from a forked client that takes that uid.
 constexpr const char* kNeedsRoot = "calling vmd as another uid needs root";
 
-class VmdApi : public ::testing::Test {
+class VmdApi : public VmdTest {
   protected:
     void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
+        VmdTest::SetUp();
+        if (IsSkipped()) {
+            return;
         }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
         ASSERT_TRUE(vmd_->start()) << vmd_->log();
     }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
-    }
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 TEST_F(VmdApi, EachUidSeesAndTouchesOnlyItsOwn) {

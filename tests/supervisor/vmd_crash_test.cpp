@@ -19,21 +19,8 @@
 namespace vmd_test {
 namespace {
 
-class VmdCrash : public ::testing::Test {
+class VmdCrash : public VmdTest {
   protected:
-    void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
-        }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
-    }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
-    }
     Vmd::Options crash_at(const std::string& point) {
         Vmd::Options o;
         o.env["VMD_TEST_CRASH_AT"] = point;
@@ -55,9 +42,6 @@ class VmdCrash : public ::testing::Test {
         return vmd_->get("/v1/instances/" + id).json();
     }
     std::string vmm_socket(const std::string& id) { return vmd_->dir() + "/vm/" + id + ".sock"; }
-
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 // A vmm action called straight on its API socket, behind vmd's back.

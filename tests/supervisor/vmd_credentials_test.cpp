@@ -19,22 +19,15 @@ namespace {
 constexpr const char* kKey =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWZnaGlq alice@laptop";
 
-class VmdCredentials : public ::testing::Test {
+class VmdCredentials : public VmdTest {
   protected:
     void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
+        VmdTest::SetUp();
+        if (IsSkipped()) {
+            return;
         }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
         ASSERT_TRUE(vmd_->start());
         vmd_->import_image("plain", "console=ttyS0");
-    }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
     }
     std::string instance_file(const std::string& id, const std::string& name) {
         return vmd_->state_dir() + "/instances/" + id + "/" + name;
@@ -59,9 +52,6 @@ class VmdCredentials : public ::testing::Test {
         s << in.rdbuf();
         return s.str();
     }
-
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 TEST_F(VmdCredentials, UserDataCloudInitWouldNotRunIsRefusedWithTheReason) {

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -410,6 +411,21 @@ std::vector<std::string> Vmd::vmm_sockets() const {
         closedir(d);
     }
     return out;
+}
+
+void VmdTest::SetUp() {
+    std::string why;
+    cgroup_ = writable_cgroup2(&why);
+    if (cgroup_.empty()) {
+        GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
+    }
+    vmd_ = std::make_unique<Vmd>(cgroup_);
+}
+
+void VmdTest::TearDown() {
+    if (vmd_ && HasFailure()) {
+        std::cerr << "vmd's log:\n" << vmd_->log();
+    }
 }
 
 }  // namespace vmd_test

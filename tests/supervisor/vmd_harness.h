@@ -4,10 +4,12 @@
 // vmm process, and talks to its API as root or as another uid. Every
 // process it starts is ended by it; every wait has a timeout.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -94,6 +96,19 @@ class Vmd {
     std::string cgroup_root_;
     pid_t pid_ = -1;
     Options options_;
+};
+
+// The fixture the host tests share: a Vmd (not started) on a writable
+// cgroup v2, the test skipped where the host has none; vmd's log printed
+// when a test failed. A fixture's own SetUp calls this one first and
+// returns when IsSkipped().
+class VmdTest : public ::testing::Test {
+  protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    std::string cgroup_;
+    std::unique_ptr<Vmd> vmd_;
 };
 
 // A file of `size` bytes with a marker at its start, readable by all.

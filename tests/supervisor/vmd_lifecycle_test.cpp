@@ -13,32 +13,22 @@
 namespace vmd_test {
 namespace {
 
-class VmdLifecycle : public ::testing::Test {
+class VmdLifecycle : public VmdTest {
   protected:
     void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
+        VmdTest::SetUp();
+        if (IsSkipped()) {
+            return;
         }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
         Vmd::Options options;
         options.extra_args = {"--kill-grace", "1"};
         ASSERT_TRUE(vmd_->start(options)) << vmd_->log();
-    }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
     }
     nlohmann::json run(const nlohmann::json& request, int expected = 201) {
         const auto r = vmd_->post("/v1/instances?wait=true", request);
         EXPECT_EQ(r.status, expected) << r.body;
         return r.json();
     }
-
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 TEST_F(VmdLifecycle, RunStopStartRebootTerminate) {

@@ -33,21 +33,8 @@ std::string metered_cmdline() {
            " fake.net_ms=1500 fake.exit_busy_ms=" + std::to_string(kExitBusyUs / 1000);
 }
 
-class VmdMetering : public ::testing::Test {
+class VmdMetering : public VmdTest {
   protected:
-    void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
-        }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
-    }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
-    }
     Vmd::Options options(const std::map<std::string, std::string>& env = {}) const {
         Vmd::Options o;
         o.extra_args = {"--kill-grace",     "1",
@@ -98,9 +85,6 @@ class VmdMetering : public ::testing::Test {
         EXPECT_EQ(r.status, 201) << r.body;
         return r.json()["instances"][0]["id"];
     }
-
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 TEST_F(VmdMetering, SamplesEveryIntervalAndCountsEveryBoot) {

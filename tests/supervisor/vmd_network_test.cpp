@@ -21,21 +21,8 @@
 namespace vmd_test {
 namespace {
 
-class VmdNetwork : public ::testing::Test {
+class VmdNetwork : public VmdTest {
   protected:
-    void SetUp() override {
-        std::string why;
-        cgroup_ = writable_cgroup2(&why);
-        if (cgroup_.empty()) {
-            GTEST_SKIP() << "vmd needs a writable cgroup v2 hierarchy: " << why;
-        }
-        vmd_ = std::make_unique<Vmd>(cgroup_);
-    }
-    void TearDown() override {
-        if (vmd_ && HasFailure()) {
-            std::cerr << "vmd's log:\n" << vmd_->log();
-        }
-    }
     Vmd::Options with(std::vector<std::string> args, const std::string& crash_at = "") {
         Vmd::Options o;
         o.extra_args = {"--kill-grace", "1"};
@@ -58,9 +45,6 @@ class VmdNetwork : public ::testing::Test {
             vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object());
         ASSERT_EQ(r.status, 200) << r.body;
     }
-
-    std::string cgroup_;
-    std::unique_ptr<Vmd> vmd_;
 };
 
 bool in_network(const std::string& address) {
