@@ -102,6 +102,13 @@ std::string probe_text(const Probe& p) {
            " volume=" + std::to_string(p.volume);
 }
 
+// vmd's bridge and network in these tests: not vmd's defaults, which other
+// tests' bridges may use (VmmVirtio's network test has 198.18.0.1/24), and
+// removed after each test with the taps vmd could not remove itself.
+constexpr const char* kBridge = "vmdt0";
+constexpr const char* kNetwork = "198.18.8.0/24";
+constexpr const char* kNetworkPrefix = "198.18.8.";
+
 class VmdEndToEnd : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
@@ -174,6 +181,10 @@ class VmdEndToEnd : public ::testing::Test {
             }
             rmdir(cgroup_root_.c_str());
         }
+        // The instances were killed under vmd: their taps, and the bridge.
+        sh(std::string("for t in /sys/class/net/vmt*; do [ -e \"$t\" ] && ip link del "
+                       "\"${t##*/}\"; done; ip link del ") +
+           kBridge + " 2>/dev/null; true");
     }
 
     void start_vmd(const std::vector<std::string>& extra = {}) {
@@ -192,7 +203,11 @@ class VmdEndToEnd : public ::testing::Test {
                                       "--max-memory",
                                       std::to_string(kMaxMemoryMib),
                                       "--min-free-disk",
-                                      "64"};
+                                      "64",
+                                      "--bridge",
+                                      kBridge,
+                                      "--network-cidr",
+                                      kNetwork};
         args.insert(args.end(), extra.begin(), extra.end());
         vmd_ = std::make_unique<VmdProcess>(vmd_bin_, args, dir_ + "/vmd.log");
         ASSERT_TRUE(vmd_->wait_serving(socket_, kServeTimeout)) << vmd_->log();
@@ -466,7 +481,7 @@ TEST_F(VmdEndToEnd, ScenarioTwoPersistentRootsAndVolumesKeepTheirWrites) {
 }
 
 // Issue 14: two instances on the bridge with a generated key: distinct
-// addresses in 198.18.0.0/24, each tap on vmbr0, `vmctl ssh` logs in with
+// addresses in the network, each tap on the bridge, `vmctl ssh` logs in with
 // the host key checked against the one vmd made (StrictHostKeyChecking
 // yes); a stop gives the address back and removes the tap, a start leases
 // it again and the login works again.
@@ -481,7 +496,7 @@ TEST_F(VmdEndToEnd, InstancesGetAddressesOnTheBridgeAndTheSubscriberLogsInWithVm
     const auto tap_of = [](const std::string& id) { return "vmt" + id.substr(2); };
     const auto on_bridge = [](const std::string& tap) {
         std::error_code ec;
-        return fs::read_symlink("/sys/class/net/" + tap + "/master", ec).filename() == "vmbr0";
+        return fs::read_symlink("/sys/class/net/" + tap + "/master", ec).filename() == kBridge;
     };
     // `vmctl ssh ID -- hostname` until the guest's sshd answers.
     const auto login = [&](const std::string& id) {
@@ -501,10 +516,10 @@ TEST_F(VmdEndToEnd, InstancesGetAddressesOnTheBridgeAndTheSubscriberLogsInWithVm
         const json i = show(id);
         ASSERT_TRUE(i["address"].is_string()) << i.dump();
         const std::string address = i["address"];
-        EXPECT_EQ(address.rfind("198.18.0.", 0), 0u) << address;
-        EXPECT_NE(address, "198.18.0.1") << "the gateway is the host's";
+        EXPECT_EQ(address.rfind(kNetworkPrefix, 0), 0u) << address;
+        EXPECT_NE(address, std::string(kNetworkPrefix) + "1") << "the gateway is the host's";
         addresses.insert(address);
-        EXPECT_TRUE(on_bridge(tap_of(id))) << tap_of(id) << " is not on vmbr0";
+        EXPECT_TRUE(on_bridge(tap_of(id))) << tap_of(id) << " is not on " << kBridge;
         ASSERT_FALSE(i["ssh_host_keys"].empty()) << i.dump();
         const CommandResult r = login(id);
         EXPECT_EQ(r.status, 0) << r.err << "\nits console:\n" << console(id);
