@@ -34,17 +34,7 @@ class VmdCredentials : public VmdTest {
     }
     // A file of the seed image, read with mtools as cloud-init's mount would.
     std::string seed_file(const std::string& id, const std::string& name) {
-        const std::string command =
-            "mtype -i " + instance_file(id, "seed.img") + " ::" + name + " 2>&1";
-        std::string out;
-        if (FILE* p = popen(command.c_str(), "r")) {
-            char buffer[4096];
-            for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) {
-                out.append(buffer, n);
-            }
-            pclose(p);
-        }
-        return out;
+        return command_output("mtype -i " + instance_file(id, "seed.img") + " ::" + name + " 2>&1");
     }
     std::string read(const std::string& path) {
         std::ifstream in(path);

@@ -428,4 +428,16 @@ void VmdTest::TearDown() {
     }
 }
 
+std::string command_output(const std::string& command) {
+    std::string out;
+    if (FILE* p = popen(command.c_str(), "r")) {
+        char buffer[4096];
+        for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) {
+            out.append(buffer, n);
+        }
+        pclose(p);
+    }
+    return out;
+}
+
 }  // namespace vmd_test

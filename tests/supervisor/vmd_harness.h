@@ -111,6 +111,9 @@ class VmdTest : public ::testing::Test {
     std::unique_ptr<Vmd> vmd_;
 };
 
+// What `command` (run by /bin/sh) writes to stdout; "" when it cannot run.
+std::string command_output(const std::string& command);
+
 // A file of `size` bytes with a marker at its start, readable by all.
 void write_raw_file(const std::string& path, std::int64_t size, const std::string& marker);
 

@@ -192,17 +192,8 @@ TEST_F(VmdNetwork, WithTheBridgeEachRunningInstanceHasATapOnItUntilItStops) {
     o.own_network_namespace = true;
     ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
     const auto links = [&] {
-        std::string out;
-        const std::string command =
-            "nsenter -t " + std::to_string(vmd_->pid()) + " -n ip -o link show 2>&1";
-        if (FILE* p = popen(command.c_str(), "r")) {
-            char buffer[4096];
-            for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) {
-                out.append(buffer, n);
-            }
-            pclose(p);
-        }
-        return out;
+        return command_output("nsenter -t " + std::to_string(vmd_->pid()) +
+                              " -n ip -o link show 2>&1");
     };
     EXPECT_NE(links().find("vmbr0:"), std::string::npos) << links();
     vmd_->import_image("plain", "console=ttyS0");
