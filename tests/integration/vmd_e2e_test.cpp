@@ -7,13 +7,18 @@
 // Tests read it from `vmctl console`, so each step checks what survived the
 // one before.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -974,6 +979,247 @@ TEST_F(VmdEndToEnd, UsageBillsTheGuestsCpuTimeBootsAndAStoppedRootsStorage) {
     EXPECT_EQ(usage(id)["cpu_us"], cpu_stopped);
     EXPECT_GT(usage(root)["storage_gib_ms"], storage_stopped) << "a stopped root still costs";
     ASSERT_TRUE(each(ids, {"terminate"}));
+}
+
+// `vmctl ssh ID -i KEY -- COMMAND` until the guest's sshd answers (it starts
+// after "ready"), or the last failure after 90 s.
+CommandResult ssh_until_up(const std::function<CommandResult()>& attempt) {
+    CommandResult r;
+    const auto until = std::chrono::steady_clock::now() + 90s;
+    do {
+        r = attempt();
+        if (r.status == 0) {
+            break;
+        }
+        std::this_thread::sleep_for(2s);
+    } while (std::chrono::steady_clock::now() < until);
+    return r;
+}
+
+// The source addresses of the ICMP echo requests the host's IP stack
+// received while it was open: what crossed the bridge's filters to the host.
+class EchoRequestsSeen {
+  public:
+    EchoRequestsSeen()
+        : fd_(socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)) {}
+    ~EchoRequestsSeen() {
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+    }
+    EchoRequestsSeen(const EchoRequestsSeen&) = delete;
+    EchoRequestsSeen& operator=(const EchoRequestsSeen&) = delete;
+    bool open() const { return fd_ >= 0; }
+
+    std::multiset<std::string> drain() {
+        std::multiset<std::string> sources;
+        unsigned char packet[2048];
+        for (ssize_t n; (n = recv(fd_, packet, sizeof packet, 0)) > 0;) {
+            const std::size_t header = (packet[0] & 0x0f) * 4u;  // the IPv4 header's length
+            if (static_cast<std::size_t>(n) > header && packet[header] == 8 /* echo request */) {
+                char text[INET_ADDRSTRLEN] = {};
+                inet_ntop(AF_INET, packet + 12, text, sizeof text);
+                sources.insert(text);
+            }
+        }
+        return sources;
+    }
+
+  private:
+    int fd_;
+};
+
+// Issue 14's tenants: a second subscriber (another uid) neither sees nor
+// touches the first's instances and volumes; on the bridge its instance
+// reaches neither the first's instance nor the host with an address not its
+// own.
+TEST_F(VmdEndToEnd, TwoSubscribersNeitherSeeNorReachEachOther) {
+    if (geteuid() != 0) {
+        GTEST_SKIP() << "calling vmd as other uids needs root";
+    }
+    const auto started = std::chrono::steady_clock::now();
+    constexpr uid_t kAlice = 4201;
+    constexpr uid_t kBob = 4202;
+    const auto as = [&](uid_t uid, std::vector<std::string> args) {
+        args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
+                                   "--regid=" + std::to_string(uid), "--clear-groups", vmctl_bin_,
+                                   "--socket", socket_});
+        return run_command(args, kVmctlTimeout);
+    };
+    const auto as_json = [&](uid_t uid, std::vector<std::string> args) {
+        args.insert(args.begin(), "--json");
+        const CommandResult r = as(uid, args);
+        EXPECT_EQ(r.status, 0) << "vmctl " << args[1] << " as uid " << uid << ": " << r.err;
+        return r.status == 0 ? json::parse(r.out) : json();
+    };
+    // Each subscriber's files are theirs to read: vmd opens them with the caller's rights.
+    ASSERT_EQ(sh("chmod 755 " + suite_dir_ + " " + dir_ + " && chmod 644 " + probe_image_), 0);
+    const auto key_of = [&](const std::string& who) {
+        const std::string key = dir_ + "/" + who;
+        EXPECT_EQ(sh("ssh-keygen -q -t ed25519 -N '' -C " + who + " -f " + key + " && chmod 644 " +
+                     key + ".pub"),
+                  0);
+        return key;
+    };
+    const std::string alice_key = key_of("alice");
+    const std::string bob_key = key_of("bob");
+    const auto run_as = [&](uid_t uid, const std::string& key) {
+        const std::string name = "img" + std::to_string(uid);
+        EXPECT_EQ(as_json(uid, {"image", "import", name, probe_image_, "--cmdline", kCmdline})
+                      .value("state", ""),
+                  "available");
+        const json made = as_json(
+            uid, {"run", "--image", name, "--memory", std::to_string(kMemoryMib), "--boot-timeout",
+                  std::to_string(kBootTimeoutS), "--ssh-key", key + ".pub"});
+        return made.size() == 1 ? made[0].value("id", "") : std::string();
+    };
+    const std::string alice = run_as(kAlice, alice_key);
+    const std::string bob = run_as(kBob, bob_key);
+    ASSERT_FALSE(alice.empty());
+    ASSERT_FALSE(bob.empty());
+    const std::string alice_volume =
+        as_json(kAlice, {"volume", "create", "a-data", "--size", std::to_string(kVolumeBytes)})
+            .value("id", "");
+    const std::string bob_volume =
+        as_json(kBob, {"volume", "create", "b-data", "--size", std::to_string(kVolumeBytes)})
+            .value("id", "");
+    ASSERT_TRUE(wait_all({alice, bob}, "running"));
+
+    // Bob's world holds his own things only; Alice's answer as unknown ones do.
+    const json bobs = as_json(kBob, {"list"});
+    ASSERT_EQ(bobs.size(), 1u) << bobs.dump();
+    EXPECT_EQ(bobs[0]["id"], bob);
+    const json bob_volumes = as_json(kBob, {"volume", "list"});
+    ASSERT_EQ(bob_volumes.size(), 1u) << bob_volumes.dump();
+    EXPECT_EQ(bob_volumes[0]["id"], bob_volume);
+    const CommandResult unknown = as(kBob, {"show", "i-ffffffff"});
+    const CommandResult theirs = as(kBob, {"show", alice});
+    EXPECT_NE(theirs.status, 0);
+    EXPECT_EQ(theirs.status, unknown.status);
+    EXPECT_NE(theirs.err.find("no instance '" + alice + "'"), std::string::npos) << theirs.err;
+    for (const auto& verb :
+         std::vector<std::vector<std::string>>{{"stop", alice, "--force"},
+                                               {"terminate", alice, "--force"},
+                                               {"ssh", alice, "-i", bob_key, "--", "hostname"},
+                                               {"volume", "attach", bob_volume, alice},
+                                               {"volume", "attach", alice_volume, bob},
+                                               {"volume", "delete", alice_volume}}) {
+        const CommandResult r = as(kBob, verb);
+        EXPECT_NE(r.status, 0) << "as Bob: vmctl " << verb[0] << " " << verb[1] << ": " << r.out;
+        EXPECT_NE(r.err.find("no "), std::string::npos)
+            << "as Bob: vmctl " << verb[0] << " " << verb[1] << ": " << r.err;
+    }
+    // Usage, too, is Bob's own: Alice's instance bills him nothing, as an unknown one.
+    EXPECT_EQ(as_json(kBob, {"usage", "--instance", alice})["lines"].size(), 0u);
+    EXPECT_EQ(state_of(alice), "running") << "Alice's instance is untouched";
+    EXPECT_EQ(as_json(kAlice, {"volume", "list"}).size(), 1u) << "Alice's volume is there";
+
+    // On the bridge. Both guests answer the host: their networks work.
+    const std::string alice_address = show(alice)["address"];
+    const std::string bob_address = show(bob)["address"];
+    const std::string gateway = std::string(kNetworkPrefix) + "1";
+    for (const auto& address : {alice_address, bob_address}) {
+        EXPECT_EQ(sh("busybox ping -c 1 -W 10 " + address + " >/dev/null"), 0) << address;
+    }
+    const auto in_bob = [&](const std::string& command) {
+        return vmctl({"ssh", bob, "-i", bob_key, "--", command});
+    };
+    const CommandResult up = ssh_until_up([&] { return in_bob("true"); });
+    ASSERT_EQ(up.status, 0) << up.err << "\nits console:\n" << console(bob);
+    EchoRequestsSeen seen;
+    ASSERT_TRUE(seen.open()) << "a raw ICMP socket: " << strerror(errno);
+    const CommandResult to_host = in_bob("ping -c 2 -W 5 " + gateway);
+    EXPECT_EQ(to_host.status, 0) << to_host.out << to_host.err << "\nits console:\n"
+                                 << console(bob);
+    EXPECT_EQ(seen.drain().count(bob_address), 2u) << "the host saw Bob's pings from his address";
+
+    const CommandResult to_alice = in_bob("ping -c 3 -W 3 " + alice_address);
+    EXPECT_NE(to_alice.status, 0) << "Bob's instance reached Alice's:\n" << to_alice.out;
+
+    // Bob's guest takes Alice's address as its own and pings the host from it.
+    const CommandResult spoofed = in_bob(
+        "dev=$(ip -o -4 addr show | awk '/" + bob_address + "\\//{print $2; exit}'); ip addr add " +
+        alice_address + "/32 dev $dev && ping -c 3 -W 3 -I " + alice_address + " " + gateway +
+        "; sent=$?; ip addr del " + alice_address + "/32 dev $dev; exit $sent");
+    EXPECT_NE(spoofed.out.find("from " + alice_address), std::string::npos)
+        << "the guest pinged from Alice's address: " << spoofed.out << spoofed.err;
+    EXPECT_NE(spoofed.status, 0) << "no answer came back";
+    const auto after_spoof = seen.drain();
+    EXPECT_EQ(after_spoof.count(alice_address), 0u)
+        << "a ping from Bob's guest with Alice's address crossed the bridge:\n"
+        << spoofed.out;
+
+    for (const auto& id : {alice, bob}) {
+        EXPECT_EQ(vmctl({"-q", "terminate", id, "--force"}).status, 0);
+    }
+    std::cerr << "[ tenants e2e ] "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                     .count()
+              << " s\n";
+}
+
+// Issue 15: the network usage billed is what crossed the instance's tap,
+// each way, within 2% (the vmm counts frames without the virtio-net header,
+// the tap counts the same frames).
+TEST_F(VmdEndToEnd, UsageBillsTheBytesThatCrossedTheTapEachWay) {
+    vmd_.reset();
+    ASSERT_NO_FATAL_FAILURE(start_vmd({"--meter-interval", "1"}));
+    const std::string key = dir_ + "/id_ed25519";
+    ASSERT_EQ(sh("ssh-keygen -q -t ed25519 -N '' -f " + key), 0);
+    import("bytes", kCmdline);
+    const auto ids = run({"--image", "bytes", "--ssh-key", key + ".pub"});
+    ASSERT_EQ(ids.size(), 1u);
+    const std::string id = ids[0];
+    ASSERT_TRUE(wait_all(ids, "running"));
+    const std::string tap = "/sys/class/net/vmt" + id.substr(2) + "/statistics/";
+    const auto counter = [&](const std::string& name) {
+        std::int64_t n = -1;
+        std::ifstream(tap + name) >> n;
+        return n;
+    };
+    const auto billed = [&] {
+        std::map<std::string, std::int64_t> q;
+        const json bill = vmctl_json({"usage", "--instance", id});
+        for (const auto& line : bill["lines"]) {
+            q[line["meter"].get<std::string>()] += line["quantity"].get<std::int64_t>();
+        }
+        return q;
+    };
+    const CommandResult up = ssh_until_up([&] {
+        return vmctl({"ssh", id, "-i", key, "--", "true"});
+    });
+    ASSERT_EQ(up.status, 0) << up.err << "\nits console:\n" << console(id);
+
+    constexpr std::int64_t kBytes = 6 << 20;
+    const std::string ssh = vmctl_bin_ + " --socket " + socket_ + " ssh " + id + " -i " + key;
+    // Out of the guest, then into it; each side counts what it got.
+    const CommandResult out = run_command(
+        {"/bin/sh", "-c", ssh + " -- head -c " + std::to_string(kBytes) + " /dev/zero | wc -c"},
+        kVmctlTimeout);
+    EXPECT_EQ(std::atoll(out.out.c_str()), kBytes) << out.err;
+    const CommandResult in =
+        run_command({"/bin/sh", "-c",
+                     "head -c " + std::to_string(kBytes) + " /dev/zero | " + ssh + " -- wc -c"},
+                    kVmctlTimeout);
+    EXPECT_EQ(std::atoll(in.out.c_str()), kBytes) << in.err;
+
+    // Idle now: wait for a sample after the last frame, then compare.
+    std::this_thread::sleep_for(3s);
+    const std::int64_t tap_to_guest = counter("tx_bytes");
+    const std::int64_t tap_from_guest = counter("rx_bytes");
+    auto q = billed();
+    std::cerr << "guest received " << q["net_rx_bytes"] << " B (tap sent " << tap_to_guest
+              << "), sent " << q["net_tx_bytes"] << " B (tap received " << tap_from_guest
+              << ") for " << kBytes << " B of payload each way\n";
+    EXPECT_NEAR(q["net_rx_bytes"], tap_to_guest, tap_to_guest * 0.02);
+    EXPECT_NEAR(q["net_tx_bytes"], tap_from_guest, tap_from_guest * 0.02);
+    // And both carry the payload plus TCP/IP and SSH framing, no more than 10% of it.
+    for (const char* meter : {"net_rx_bytes", "net_tx_bytes"}) {
+        EXPECT_GE(q[meter], kBytes) << meter;
+        EXPECT_LE(q[meter], kBytes * 11 / 10 + (256 << 10)) << meter;
+    }
+    ASSERT_TRUE(each(ids, {"terminate", "--force"}));
 }
 
 }  // namespace
