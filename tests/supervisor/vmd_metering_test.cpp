@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -300,6 +301,106 @@ TEST_F(VmdMetering, OneUidNeverSeesAnothersUsage) {
     EXPECT_EQ(bill["total"], sum);
     // A cent per boot, a cent per CPU-second with at least one per start.
     EXPECT_GE(sum, 4);
+}
+
+// GET /v1/usage/records and `vmctl usage --format csv`: the ledger's rows,
+// scoped like GET /v1/usage (another uid's are never shown), paged with a
+// bounded limit, and adding up to the bill's quantities.
+TEST_F(VmdMetering, RecordsAreTheCallersOwnPagedAndSumToTheBill) {
+    if (geteuid() != 0) {
+        GTEST_SKIP() << "calling vmd as another uid needs root";
+    }
+    ASSERT_TRUE(vmd_->start(options())) << vmd_->log();
+    vmd_->import_image("plain", metered_cmdline());
+    const std::string mine = run("plain");
+    vmd_->import_image("own", metered_cmdline(), 4 << 20, kUser);
+    const std::string theirs = run("own", kUser);
+    std::this_thread::sleep_for(2500ms);
+    for (const auto& [id, uid] : {std::pair{mine, uid_t{0}}, std::pair{theirs, kUser}}) {
+        const auto r =
+            vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object(), uid);
+        ASSERT_EQ(r.status, 200) << r.body;
+    }
+    // A window that is over: the bill and the records see the same rows.
+    const std::int64_t until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    const std::string window = "until=" + std::to_string(until);
+
+    // Every page, following "next", as `uid` sees them.
+    const auto all_records = [&](const std::string& query, uid_t uid) {
+        std::vector<nlohmann::json> out;
+        std::int64_t after = 0;
+        for (int pages = 0; pages < 1000; ++pages) {
+            const auto r = vmd_->get(
+                "/v1/usage/records?" + query + "&limit=3&after=" + std::to_string(after), uid);
+            EXPECT_EQ(r.status, 200) << r.body;
+            const auto page = r.json();
+            EXPECT_LE(page["records"].size(), 3u);
+            for (const auto& record : page["records"]) {
+                out.push_back(record);
+            }
+            if (r.status != 200 || page["next"].is_null()) {
+                return out;
+            }
+            after = page["next"].get<std::int64_t>();
+        }
+        ADD_FAILURE() << "the cursor never ended";
+        return out;
+    };
+    const auto theirs_seen = all_records(window, kUser);
+    ASSERT_FALSE(theirs_seen.empty());
+    for (const auto& record : theirs_seen) {
+        EXPECT_EQ(record["owner"], kUser) << record.dump();
+        EXPECT_EQ(record["resource"], theirs) << record.dump();
+    }
+    EXPECT_TRUE(all_records(window + "&instance=" + mine, kUser).empty())
+        << "naming another's instance shows nothing of it";
+    EXPECT_EQ(vmd_->get("/v1/usage/records?owner=0", kUser).status, 403);
+    EXPECT_EQ(vmd_->get("/v1/usage/records?owner=all", kUser).status, 403);
+    const auto everyone = all_records(window + "&owner=all", 0);
+    EXPECT_EQ(everyone.size(), theirs_seen.size() + all_records(window, 0).size());
+    EXPECT_EQ(vmd_->get("/v1/usage/records?limit=0").status, 400);
+    EXPECT_EQ(vmd_->get("/v1/usage/records?limit=10001").status, 400) << "the page is capped";
+    EXPECT_EQ(vmd_->get("/v1/usage/records?by=meter").status, 400);
+
+    // vmctl's CSV (root's own) against vmctl's bill by meter, same window.
+    const std::string vmctl = "timeout 20 env VMCTL_SOCKET=" + vmd_->socket() + " " +
+                              vmd_->bin("vmctl") + " usage --until " + std::to_string(until);
+    const std::string csv = command_output(vmctl + " --format csv");
+    std::map<std::string, std::int64_t> csv_sums;
+    std::istringstream csv_lines(csv);
+    std::string line;
+    ASSERT_TRUE(std::getline(csv_lines, line));
+    EXPECT_EQ(line, "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot\r");
+    while (std::getline(csv_lines, line)) {
+        std::vector<std::string> fields;
+        std::istringstream in(line);
+        for (std::string f; std::getline(in, f, ',');) {
+            fields.push_back(f);
+        }
+        ASSERT_GE(fields.size(), 6u) << line;
+        EXPECT_EQ(fields[1], "0") << "root's own by default: " << line;
+        EXPECT_EQ(fields[3], mine) << line;
+        csv_sums[fields[4]] += std::stoll(fields[5]);
+    }
+    ASSERT_FALSE(csv_sums.empty()) << csv;
+    const std::string table = command_output(vmctl + " --by meter");
+    std::map<std::string, std::int64_t> table_quantities;
+    std::istringstream table_lines(table);
+    ASSERT_TRUE(std::getline(table_lines, line)) << table;  // the header
+    while (std::getline(table_lines, line)) {
+        std::istringstream in(line);
+        std::string meter;
+        std::string quantity;
+        in >> meter >> quantity;
+        // TOTAL sums amounts; cpu_minimum_us is the rating's top-up, no ledger row.
+        if (meter != "TOTAL" && meter != "cpu_minimum_us") {
+            table_quantities[meter] = std::stoll(quantity);
+        }
+    }
+    EXPECT_EQ(csv_sums, table_quantities) << csv << table;
+    EXPECT_GE(csv_sums["net_rx_bytes"], kRx);
 }
 
 }  // namespace
