@@ -6,8 +6,12 @@
 // GET /metrics (fake.net_rx_bytes / fake.net_tx_bytes, reached after
 // fake.net_ms), so the ledger is compared with the counters themselves.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -16,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/fd.h"
 #include "tests/supervisor/vmd_harness.h"
 
 namespace vmd_test {
@@ -401,6 +406,88 @@ TEST_F(VmdMetering, RecordsAreTheCallersOwnPagedAndSumToTheBill) {
     }
     EXPECT_EQ(csv_sums, table_quantities) << csv << table;
     EXPECT_GE(csv_sums["net_rx_bytes"], kRx);
+}
+
+// --metrics-listen: the metrics file's text at GET /metrics over TCP, per
+// instance with its owner's label and vmd's health; nothing else of vmd's
+// API there; an address that cannot be bound stops vmd, naming it.
+TEST_F(VmdMetering, MetricsListenServesThePrometheusTextAndNothingElse) {
+    // A port some other program holds: vmd refuses to start.
+    base::Fd held(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(bind(held.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(listen(held.get(), 1), 0);
+    ASSERT_EQ(getsockname(held.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+    auto o = options();
+    o.extra_args.insert(o.extra_args.end(), {"--metrics-listen", taken});
+    EXPECT_FALSE(vmd_->start(o)) << "vmd started without its metrics listener";
+    EXPECT_FALSE(vmd_->running());
+    EXPECT_NE(vmd_->log().find("--metrics-listen: cannot listen on " + taken), std::string::npos)
+        << vmd_->log();
+
+    o = options();
+    o.extra_args.insert(o.extra_args.end(), {"--metrics-listen", "127.0.0.1:0"});
+    ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    const std::string log = vmd_->log();
+    const std::string marker = "serving metrics at GET /metrics on 127.0.0.1:";
+    const auto at = log.find(marker);
+    ASSERT_NE(at, std::string::npos) << log;
+    const int port = std::stoi(log.substr(at + marker.size()));
+    ASSERT_GT(port, 0);
+
+    vmd_->import_image("net", metered_cmdline());
+    const std::string mine = run("net");
+    std::string theirs;
+    if (geteuid() == 0) {
+        vmd_->import_image("own", metered_cmdline(), 4 << 20, kUser);
+        theirs = run("own", kUser);
+    }
+    ASSERT_TRUE(wait_quantity(mine, "net_rx_bytes", kRx)) << quantity(mine, "net_rx_bytes");
+
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(10, 0);
+    const auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200);
+    EXPECT_EQ(scrape->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    const std::string& text = scrape->body;
+    EXPECT_NE(
+        text.find("vmd_usage_network_receive_bytes_total{owner=\"0\",kind=\"instance\",id=\"" +
+                  mine + "\"} " + std::to_string(kRx)),
+        std::string::npos)
+        << text;
+    EXPECT_NE(
+        text.find("vmd_usage_boots_total{owner=\"0\",kind=\"instance\",id=\"" + mine + "\"} 1"),
+        std::string::npos)
+        << text;
+    if (!theirs.empty()) {
+        EXPECT_NE(text.find("vmd_usage_boots_total{owner=\"" + std::to_string(kUser) +
+                            "\",kind=\"instance\",id=\"" + theirs + "\"} 1"),
+                  std::string::npos)
+            << text;
+    }
+    EXPECT_NE(text.find("\nvmd_meter_ticks_total "), std::string::npos) << text;
+    EXPECT_NE(text.find("\nvmd_meter_network_read_failures_total 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find(std::string("\nvmd_live_processes ") + (theirs.empty() ? "1" : "2") + "\n"),
+              std::string::npos)
+        << text;
+
+    for (const auto& [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/health"},
+                                                          {"GET", "/v1/usage"},
+                                                          {"GET", "/metrics/x"},
+                                                          {"POST", "/metrics"},
+                                                          {"GET", "/"}}) {
+        const auto r = method == "GET" ? client.Get(path.c_str())
+                                       : client.Post(path.c_str(), "", "text/plain");
+        ASSERT_TRUE(r) << method << " " << path;
+        EXPECT_EQ(r->status, 404) << method << " " << path;
+    }
 }
 
 }  // namespace
