@@ -185,6 +185,31 @@ TEST_F(VmdMetering, AGracefulExitBillsTheLastIntervalsNetworkBytesOnce) {
     EXPECT_EQ(quantity(id, "net_tx_bytes"), kTx + kLastTx) << "counted twice";
 }
 
+// A GET /metrics answered after the exit event was read (fake.metrics=hold:
+// fake-vmm answers the requests it held 300 ms after writing its exit event)
+// carries counters below the exit event's; read as a sample, it would be a
+// new counter base and billed again. The Meter drops it. Without that guard
+// the test fails whenever vmd reads the exit line before the late answer
+// comes, which the 300 ms make the rule; with it, it passes in any order.
+TEST_F(VmdMetering, AnAnswerOlderThanTheExitEventIsNotBilledAgain) {
+    constexpr std::int64_t kLastRx = 1'000;
+    ASSERT_TRUE(vmd_->start(options())) << vmd_->log();
+    vmd_->import_image("late",
+                       "console=ttyS0 fake.metrics=hold fake.net_rx_bytes=" + std::to_string(kRx) +
+                           " fake.net_tx_bytes=" + std::to_string(kTx) +
+                           " fake.exit_net_rx_bytes=" + std::to_string(kRx + kLastRx) +
+                           " fake.exit_net_tx_bytes=" + std::to_string(kTx));
+    const std::string id = run("late");
+    std::this_thread::sleep_for(1500ms);  // an interval's GET /metrics is held
+    EXPECT_EQ(quantity(id, "net_rx_bytes"), 0);
+    auto r = vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(quantity(id, "net_rx_bytes"), kRx + kLastRx);
+    EXPECT_EQ(quantity(id, "net_tx_bytes"), kTx);
+    std::this_thread::sleep_for(1000ms);
+    EXPECT_EQ(quantity(id, "net_rx_bytes"), kRx + kLastRx) << "the late answer was billed";
+}
+
 TEST_F(VmdMetering, VolumesAccrueFromCreationToDeletion) {
     ASSERT_TRUE(vmd_->start(options())) << vmd_->log();
     auto r = vmd_->post("/v1/volumes", {{"name", "data"}, {"size_bytes", 256 << 20}});

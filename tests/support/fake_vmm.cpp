@@ -28,6 +28,10 @@
 //                            event carries (as the vmm's do: vmm/exit_event.h); by
 //                            default what GET /metrics would answer then
 //   fake.metrics=hang        GET /metrics never answers
+//   fake.metrics=hold        GET /metrics is answered only as it ends, fake.exit_hold_ms
+//                            (default 300) after its exit event, and it exits as long
+//                            again after that: an answer older than the exit event's
+//                            counters, arriving after them and before the exit
 
 #include <event2/event.h>
 #include <fcntl.h>
@@ -115,7 +119,8 @@ class FakeVmm {
             options.max_body_bytes = 16 * 1024;
             api_ = std::make_unique<base::UnixHttpServer>(
                 loop_, options, [this](std::shared_ptr<base::HttpRequest> r) {
-                    if (r->path() == "/metrics" && behaviour_.get("metrics", "") == "hang") {
+                    const std::string metrics = behaviour_.get("metrics", "");
+                    if (r->path() == "/metrics" && (metrics == "hang" || metrics == "hold")) {
                         unanswered_.push_back(r);
                         return;
                     }
@@ -292,7 +297,18 @@ class FakeVmm {
         emit("exit", exit);
         burn_cpu(behaviour_.number("exit_busy_ms", 0));
         status_ = status;
-        event_base_loopbreak(loop_);
+        if (behaviour_.get("metrics", "") != "hold") {
+            event_base_loopbreak(loop_);
+            return;
+        }
+        after(behaviour_.number("exit_hold_ms", 300), [this] {
+            for (const auto& r : unanswered_) {
+                serve(*r);
+            }
+            unanswered_.clear();
+            // Alive a while longer: the answer reaches the supervisor before the exit does.
+            after(behaviour_.number("exit_hold_ms", 300), [this] { event_base_loopbreak(loop_); });
+        });
     }
 
     void signals() {
