@@ -172,7 +172,9 @@ $(VMCTL_SAN_LIB): $(call sanobj,$(VMCTL_SRCS))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/vmctl: $(call obj,supervisor/vmctl/main.cpp) $(VMCTL_LIB) $(CORE_LIB)
+# `vmctl usage --format csv|jsonl` writes with the ledger's own writers.
+$(B)/bin/vmctl: $(call obj,supervisor/vmctl/main.cpp) $(VMCTL_LIB) \
+                $(call obj,supervisor/metering/exports.cpp) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ -lcpp-httplib
 
@@ -200,8 +202,8 @@ $(B)/bin/fake-vmm: $(call obj,$(FAKE_VMM_SRCS)) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-# It runs build/bin/vmd and build/bin/fake-vmm: building it builds them.
-$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB) | $(B)/bin/vmd $(B)/bin/fake-vmm
+# It runs build/bin/vmd, build/bin/fake-vmm and build/bin/vmctl: building it builds them.
+$(B)/bin/supervisor-tests: $(call obj,$(SUPERVISOR_TEST_SRCS)) $(CORE_LIB) | $(B)/bin/vmd $(B)/bin/fake-vmm $(B)/bin/vmctl
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST) $(LDLIBS)
 

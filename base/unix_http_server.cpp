@@ -1,10 +1,12 @@
 #include "base/unix_http_server.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -229,10 +231,10 @@ void HttpRequest::send(int status, const std::string& body, const std::string& c
 
 UnixHttpServer::UnixHttpServer(event_base* loop, Options options, Handler handler)
     : options_(std::move(options)), handler_(std::move(handler)), http_(nullptr, evhttp_free) {
-    const sockaddr_un addr = socket_address(options_.socket_path);
     http_.reset(evhttp_new(loop));
     if (http_ == nullptr) {
-        throw HostError("cannot set up an HTTP server for " + options_.socket_path);
+        throw HostError("cannot set up an HTTP server for " + options_.socket_path +
+                        options_.tcp_address);
     }
     evhttp_set_max_body_size(http_.get(), kHardBodyLimit);
     evhttp_set_timeout(http_.get(), options_.io_timeout_s);
@@ -245,6 +247,21 @@ UnixHttpServer::UnixHttpServer(event_base* loop, Options options, Handler handle
         [](evhttp_request* req, void* self) { static_cast<UnixHttpServer*>(self)->dispatch(req); },
         this);
 
+    Fd fd(options_.tcp_address.empty() ? bind_unix() : bind_tcp());
+    const std::string where =
+        options_.tcp_address.empty() ? options_.socket_path : options_.tcp_address;
+    if (listen(fd.get(), 64) != 0 || evhttp_accept_socket(http_.get(), fd.get()) != 0) {
+        const int err = errno;
+        if (options_.tcp_address.empty()) {
+            unlink(options_.socket_path.c_str());
+        }
+        throw HostError("cannot listen on " + where + ": " + std::strerror(err));
+    }
+    fd.release();  // evhttp closes it when it is freed
+}
+
+int UnixHttpServer::bind_unix() {
+    const sockaddr_un addr = socket_address(options_.socket_path);
     clear_stale_socket(options_.socket_path, addr);
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
@@ -264,12 +281,65 @@ UnixHttpServer::UnixHttpServer(event_base* loop, Options options, Handler handle
     }
     socket_dev_ = st.st_dev;
     socket_ino_ = st.st_ino;
-    if (listen(fd.get(), 64) != 0 || evhttp_accept_socket(http_.get(), fd.get()) != 0) {
-        const int err = errno;
-        unlink(options_.socket_path.c_str());
-        throw HostError("cannot listen on " + options_.socket_path + ": " + std::strerror(err));
+    return fd.release();
+}
+
+int UnixHttpServer::bind_tcp() {
+    const std::string& address = options_.tcp_address;
+    const auto bad = [&](const std::string& why) {
+        return InvalidInput("listen address '" + address + "': " + why +
+                            " (want HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100)");
+    };
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        throw bad("no HOST:PORT");
     }
-    fd.release();  // evhttp closes it when it is freed
+    std::string host = address.substr(0, colon);
+    const std::string port_text = address.substr(colon + 1);
+    if (port_text.empty() || port_text.size() > 5 ||
+        port_text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port_text) > 65535) {
+        throw bad("the port must be a number from 0 to 65535");
+    }
+    const auto port = static_cast<std::uint16_t>(std::stoi(port_text));
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
+            throw bad("'" + host + "' is not an IPv6 address");
+        }
+        length = sizeof *in6;
+    } else {
+        auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) != 1) {
+            throw bad("'" + host + "' is not an IPv4 address (an IPv6 one goes in brackets)");
+        }
+        length = sizeof *in4;
+    }
+    Fd fd(socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) {
+        throw_errno("socket for " + address);
+    }
+    const int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
+        throw HostError("cannot listen on " + address + ": " + std::strerror(errno) +
+                        " (is the port in use, or the address not this host's?)");
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+        tcp_port_ = ntohs(bound.ss_family == AF_INET6
+                              ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                              : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+    }
+    return fd.release();
 }
 
 UnixHttpServer::~UnixHttpServer() {
@@ -285,8 +355,8 @@ UnixHttpServer::~UnixHttpServer() {
     pending_.clear();
     http_.reset();
     struct stat st {};
-    if (lstat(options_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
-        st.st_ino == socket_ino_) {
+    if (options_.tcp_address.empty() && lstat(options_.socket_path.c_str(), &st) == 0 &&
+        st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
         unlink(options_.socket_path.c_str());
     }
 }

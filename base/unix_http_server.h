@@ -1,6 +1,9 @@
 #pragma once
 // An HTTP/1.1 server on a Unix socket (libevent's evhttp) for JSON APIs, on
-// an event_base the caller owns and runs: vmd's API and the vmm's.
+// an event_base the caller owns and runs: vmd's API and the vmm's. The same
+// server listens on a TCP address instead where Options::tcp_address says so
+// (vmd's --metrics-listen for a Prometheus scrape); its peers then have no
+// credentials (PeerCredentials stays as default: uid -1).
 //
 // Each request reaches the handler as a shared HttpRequest holding the
 // method, path, query, body and the caller's credentials (SO_PEERCRED). The
@@ -19,6 +22,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -89,6 +93,10 @@ class UnixHttpServer {
         mode_t mode = 0600;                      // of the socket file
         std::size_t max_body_bytes = 64 * 1024;  // larger bodies: 413 JSON
         int io_timeout_s = 30;                   // reading a request, writing an answer
+        // Instead of socket_path: "HOST:PORT", HOST an IPv4 literal or an
+        // IPv6 one in brackets ([::1]:9100), PORT 0 for any free one (see
+        // tcp_port()). No names: nothing is resolved.
+        std::string tcp_address;
     };
     using Handler = std::function<void(std::shared_ptr<HttpRequest>)>;
 
@@ -100,6 +108,9 @@ class UnixHttpServer {
     UnixHttpServer& operator=(const UnixHttpServer&) = delete;
 
     const std::string& socket_path() const { return options_.socket_path; }
+    // The TCP port listened on (the one the kernel chose for port 0); 0 on a
+    // Unix socket.
+    std::uint16_t tcp_port() const { return tcp_port_; }
     // Requests taken but not answered yet.
     std::size_t pending() const { return pending_.size(); }
 
@@ -109,12 +120,15 @@ class UnixHttpServer {
   private:
     friend class HttpRequest;
     void dispatch(evhttp_request* req);
+    int bind_unix();
+    int bind_tcp();
 
     Options options_;
     Handler handler_;
     std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
     dev_t socket_dev_ = 0;
     ino_t socket_ino_ = 0;
+    std::uint16_t tcp_port_ = 0;
     std::unordered_set<HttpRequest*> pending_;
 };
 

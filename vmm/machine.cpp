@@ -9,6 +9,7 @@
 #include "devices/serial.h"
 #include "guest/boot_progress.h"
 #include "vmm/cpu_setup.h"
+#include "vmm/exit_event.h"
 #include "vmm/guest_setup.h"
 #include "x86/ram.h"
 
@@ -271,7 +272,9 @@ int Machine::run() {
             std::lock_guard lock(mutex_);
             state_ = State::kStopped;
         }
-        events_.emit("exit", {{"status", status}});
+        // The vCPUs are stopped: the network counters are final, and a
+        // supervisor gets them here since GET /metrics goes with the process.
+        events_.emit("exit", exit_event_fields(status, virtio_->metrics()));
         return status;
     }
 }

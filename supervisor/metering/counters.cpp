@@ -38,6 +38,35 @@ std::optional<std::int64_t> json_count(const nlohmann::json& j) {
     return std::nullopt;
 }
 
+// The sum over the "virtio-net *" devices of `metrics`, an object.
+std::optional<NetCounters> sum_net_devices(const nlohmann::json& metrics) {
+    NetCounters sum;
+    const auto virtio = metrics.find("virtio");
+    if (virtio == metrics.end()) {
+        return sum;
+    }
+    if (!virtio->is_object()) {
+        return std::nullopt;
+    }
+    for (const auto& [name, device] : virtio->items()) {
+        if (name.rfind("virtio-net ", 0) != 0) {
+            continue;
+        }
+        if (!device.is_object() || !device.contains("rx_bytes") || !device.contains("tx_bytes")) {
+            return std::nullopt;
+        }
+        const auto rx = json_count(device["rx_bytes"]);
+        const auto tx = json_count(device["tx_bytes"]);
+        if (!rx || !tx || *rx > std::numeric_limits<std::int64_t>::max() - sum.rx_bytes ||
+            *tx > std::numeric_limits<std::int64_t>::max() - sum.tx_bytes) {
+            return std::nullopt;
+        }
+        sum.rx_bytes += *rx;
+        sum.tx_bytes += *tx;
+    }
+    return sum;
+}
+
 }  // namespace
 
 std::optional<std::int64_t> parse_cpu_stat(std::string_view text) {
@@ -78,31 +107,14 @@ std::optional<NetCounters> parse_vmm_metrics(std::string_view body) {
     if (!j.is_object()) {
         return std::nullopt;
     }
-    NetCounters sum;
-    const auto virtio = j.find("virtio");
-    if (virtio == j.end()) {
-        return sum;
-    }
-    if (!virtio->is_object()) {
+    return sum_net_devices(j);
+}
+
+std::optional<NetCounters> parse_exit_event(const nlohmann::json& event) {
+    if (!event.is_object() || !event.contains("virtio")) {
         return std::nullopt;
     }
-    for (const auto& [name, device] : virtio->items()) {
-        if (name.rfind("virtio-net ", 0) != 0) {
-            continue;
-        }
-        if (!device.is_object() || !device.contains("rx_bytes") || !device.contains("tx_bytes")) {
-            return std::nullopt;
-        }
-        const auto rx = json_count(device["rx_bytes"]);
-        const auto tx = json_count(device["tx_bytes"]);
-        if (!rx || !tx || *rx > std::numeric_limits<std::int64_t>::max() - sum.rx_bytes ||
-            *tx > std::numeric_limits<std::int64_t>::max() - sum.tx_bytes) {
-            return std::nullopt;
-        }
-        sum.rx_bytes += *rx;
-        sum.tx_bytes += *tx;
-    }
-    return sum;
+    return sum_net_devices(event);
 }
 
 }  // namespace supervisor::metering

@@ -13,6 +13,7 @@
 // what the wire carries (about 66 bytes less per 1500-byte packet).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,5 +48,11 @@ struct NetCounters {
 // a non-negative integer: the vmm runs guest-driven code, so its answer is
 // checked, never trusted to be well formed.
 std::optional<NetCounters> parse_vmm_metrics(std::string_view body);
+
+// The final counters a vmm's `exit` event carries under "virtio", in the
+// shape of GET /metrics (vmm/exit_event.h), summed as above. Nothing when the
+// event has no "virtio" (a vmm that did not say: its last sample stands) or
+// when it is malformed.
+std::optional<NetCounters> parse_exit_event(const nlohmann::json& event);
 
 }  // namespace supervisor::metering

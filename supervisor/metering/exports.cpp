@@ -156,8 +156,10 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     }
 }
 
-void write_csv(std::ostream& out, const std::vector<UsageRecord>& rows) {
-    out << "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot\r\n";
+void write_csv(std::ostream& out, const std::vector<UsageRecord>& rows, bool with_header) {
+    if (with_header) {
+        out << "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot\r\n";
+    }
     for (const UsageRecord& r : rows) {
         out << r.id << ',' << r.owner << ',' << csv_field(r.kind) << ',' << csv_field(r.resource)
             << ',' << csv_field(r.meter) << ',' << r.quantity << ',' << r.start_ms << ','
@@ -168,24 +170,47 @@ void write_csv(std::ostream& out, const std::vector<UsageRecord>& rows) {
 
 void write_json_lines(std::ostream& out, const std::vector<UsageRecord>& rows) {
     for (const UsageRecord& r : rows) {
-        nlohmann::json j{{"id", r.id},
-                         {"owner", r.owner},
-                         {"kind", r.kind},
-                         {"resource", r.resource},
-                         {"meter", r.meter},
-                         {"quantity", r.quantity},
-                         {"start_ms", r.start_ms},
-                         {"end_ms", r.end_ms},
-                         {"process", nullptr},
-                         {"boot", nullptr}};
-        if (r.process) {
-            j["process"] = *r.process;
-        }
-        if (r.boot) {
-            j["boot"] = *r.boot;
-        }
-        out << j.dump() << '\n';
+        out << usage_record_json(r).dump() << '\n';
     }
+}
+
+nlohmann::json usage_record_json(const UsageRecord& r) {
+    nlohmann::json j{{"id", r.id},
+                     {"owner", r.owner},
+                     {"kind", r.kind},
+                     {"resource", r.resource},
+                     {"meter", r.meter},
+                     {"quantity", r.quantity},
+                     {"start_ms", r.start_ms},
+                     {"end_ms", r.end_ms},
+                     {"process", nullptr},
+                     {"boot", nullptr}};
+    if (r.process) {
+        j["process"] = *r.process;
+    }
+    if (r.boot) {
+        j["boot"] = *r.boot;
+    }
+    return j;
+}
+
+UsageRecord usage_record_from_json(const nlohmann::json& j) {
+    const auto optional = [&](const char* key) -> std::optional<std::int64_t> {
+        const auto& v = j.at(key);
+        return v.is_null() ? std::nullopt : std::optional(v.get<std::int64_t>());
+    };
+    UsageRecord r;
+    r.id = j.at("id").get<std::int64_t>();
+    r.owner = j.at("owner").get<Owner>();
+    r.kind = j.at("kind").get<std::string>();
+    r.resource = j.at("resource").get<std::string>();
+    r.meter = j.at("meter").get<std::string>();
+    r.quantity = j.at("quantity").get<std::int64_t>();
+    r.start_ms = j.at("start_ms").get<Millis>();
+    r.end_ms = j.at("end_ms").get<Millis>();
+    r.process = optional("process");
+    r.boot = optional("boot");
+    return r;
 }
 
 }  // namespace supervisor::metering

@@ -346,18 +346,45 @@ int accrue_storage(Database& db, Millis at) {
     return added;
 }
 
+namespace {
+
+UsageRecord read_usage(const Statement& s) {
+    return UsageRecord{s.int64(0),          s.int64(1),         s.text(2),  s.text(3),
+                       s.text(4),           s.int64(5),         s.int64(6), s.int64(7),
+                       s.optional_int64(8), s.optional_int64(9)};
+}
+
+constexpr const char* kUsageQuery =
+    "SELECT id, owner, kind, resource, meter, quantity, start_ms, end_ms, process, "
+    "boot FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 "
+    "AND (?3 IS NULL OR owner = ?3) AND (?4 IS NULL OR resource = ?4) ";
+
+}  // namespace
+
 std::vector<UsageRecord> usage(Database& db, std::optional<Owner> owner, Millis since, Millis until,
                                std::optional<std::string> resource) {
-    Statement s(db,
-                "SELECT id, owner, kind, resource, meter, quantity, start_ms, end_ms, process, "
-                "boot FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 "
-                "AND (?3 IS NULL OR owner = ?3) AND (?4 IS NULL OR resource = ?4) ORDER BY id");
+    Statement s(db, std::string(kUsageQuery) + "ORDER BY id");
     s.bind(1, since).bind(2, until).bind(3, owner).bind(4, resource);
     std::vector<UsageRecord> out;
     while (s.step()) {
-        out.push_back(UsageRecord{s.int64(0), s.int64(1), s.text(2), s.text(3), s.text(4),
-                                  s.int64(5), s.int64(6), s.int64(7), s.optional_int64(8),
-                                  s.optional_int64(9)});
+        out.push_back(read_usage(s));
+    }
+    return out;
+}
+
+std::vector<UsageRecord> usage_page(Database& db, std::optional<Owner> owner, Millis since,
+                                    Millis until, std::optional<std::string> resource,
+                                    std::int64_t after_id, std::int64_t limit) {
+    Statement s(db, std::string(kUsageQuery) + "AND id > ?5 ORDER BY id LIMIT ?6");
+    s.bind(1, since)
+        .bind(2, until)
+        .bind(3, owner)
+        .bind(4, resource)
+        .bind(5, after_id)
+        .bind(6, limit);
+    std::vector<UsageRecord> out;
+    while (s.step()) {
+        out.push_back(read_usage(s));
     }
     return out;
 }

@@ -105,6 +105,12 @@ int accrue_storage(Database& db, Millis at);
 // whose interval starts in [since, until), in id order.
 std::vector<UsageRecord> usage(Database& db, std::optional<Owner> owner, Millis since, Millis until,
                                std::optional<std::string> resource = std::nullopt);
+// One page of usage(): at most `limit` of its rows whose id is above
+// `after_id`, in id order. The next page starts after the last id returned;
+// a page shorter than `limit` is the last.
+std::vector<UsageRecord> usage_page(Database& db, std::optional<Owner> owner, Millis since,
+                                    Millis until, std::optional<std::string> resource,
+                                    std::int64_t after_id, std::int64_t limit);
 
 // A start (a vmm process begun) in [since, until) with the CPU time its whole
 // life billed so far: what the per-start minimum of rating.h needs.

@@ -1,10 +1,12 @@
 // vmctl usage: what the caller's instances and volumes used, and what it
-// costs, from vmd's GET /v1/usage (docs/metering.md).
+// costs, from vmd's GET /v1/usage; or the ledger's rows themselves as CSV
+// or JSON lines, from GET /v1/usage/records (docs/metering.md).
 
 #include <ctime>
 #include <memory>
 
 #include "base/error.h"
+#include "supervisor/metering/exports.h"
 #include "supervisor/vmctl/commands.h"
 #include "supervisor/vmctl/table.h"
 
@@ -18,6 +20,7 @@ struct UsageOptions {
     std::string until;
     std::string by = "instance";
     std::string owner;
+    std::string format = "table";
 };
 
 // Unix milliseconds of "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" (UTC), or a
@@ -53,8 +56,9 @@ CLI::Validator time_validator(const std::string& option) {
         "TIME");
 }
 
-std::string query_of(const UsageOptions& o) {
-    std::string q = "?by=" + escape_segment(o.by);
+// The window and owner of a query, shared by the bill and the records.
+std::string window_of(const UsageOptions& o) {
+    std::string q;
     if (!o.instance.empty()) {
         q += "&instance=" + escape_segment(o.instance);
     }
@@ -68,6 +72,47 @@ std::string query_of(const UsageOptions& o) {
         q += "&owner=" + escape_segment(o.owner);
     }
     return q;
+}
+
+std::string query_of(const UsageOptions& o) {
+    return "?by=" + escape_segment(o.by) + window_of(o);
+}
+
+// The ledger's rows, page by page (vmd answers at most a page at once),
+// each page written out as it comes. The window's end is pinned to the
+// first page's `until`, so that every page covers the same window.
+void print_records(Session& s, const UsageOptions& o) {
+    UsageOptions pinned = o;
+    bool first = true;
+    std::int64_t after = 0;
+    for (;;) {
+        std::string query = window_of(pinned);
+        query += "&after=" + std::to_string(after);
+        query[0] = '?';
+        const auto page = s.api.get("/v1/usage/records" + query);
+        std::vector<supervisor::metering::UsageRecord> rows;
+        for (const auto& j : page.at("records")) {
+            rows.push_back(supervisor::metering::usage_record_from_json(j));
+        }
+        if (o.format == "csv") {
+            supervisor::metering::write_csv(s.output.out, rows, first);
+        } else {
+            supervisor::metering::write_json_lines(s.output.out, rows);
+        }
+        first = false;
+        const auto& next = page.at("next");
+        if (next.is_null()) {
+            return;
+        }
+        const auto next_after = next.get<std::int64_t>();
+        if (next_after <= after) {
+            throw base::HostError("vmd's records cursor went back (" + std::to_string(after) +
+                                  " then " + std::to_string(next_after) +
+                                  "); are vmd and vmctl the same version?");
+        }
+        after = next_after;
+        pinned.until = std::to_string(page.at("until").get<std::int64_t>());
+    }
 }
 
 // The bill as a table: one row per line, then the total, which is the sum of
@@ -113,8 +158,21 @@ void add_usage_commands(CLI::App& app, Action& action) {
         ->check(CLI::IsMember({"instance", "meter", "day"}))
         ->capture_default_str();
     usage->add_option("--owner", o->owner, "root only: this uid's usage, or 'all'");
+    usage
+        ->add_option("--format", o->format,
+                     "table: the bill; csv or jsonl: the ledger's usage records, one a line")
+        ->check(CLI::IsMember({"table", "csv", "jsonl"}))
+        ->capture_default_str();
     usage->callback([o, &action] {
         action = [o](Session& s) {
+            if (o->format != "table") {
+                if (s.output.format != Format::kTable) {
+                    throw base::InvalidInput("--format " + o->format +
+                                             " prints records: leave out --json and -q");
+                }
+                print_records(s, *o);
+                return 0;
+            }
             const auto bill = s.api.get("/v1/usage" + query_of(*o));
             if (s.output.format == Format::kJson) {
                 s.output.out << bill.dump(2) << '\n';

@@ -1,5 +1,6 @@
 #include "supervisor/vmd/api.h"
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -122,8 +123,12 @@ void Api::route(const ApiRequest& r, const Respond& respond) {
         reply(200, health_());
         return;
     }
-    if (kind == "usage" && s.size() == 2 && usage_ != nullptr) {
-        const Query q(r.query, {"instance", "since", "until", "by", "owner"});
+    const bool records = s.size() == 3 && s[2] == "records";
+    if (kind == "usage" && (s.size() == 2 || records) && usage_ != nullptr) {
+        const Query q(
+            r.query,
+            records ? std::set<std::string>{"instance", "since", "until", "owner", "after", "limit"}
+                    : std::set<std::string>{"instance", "since", "until", "by", "owner"});
         if (!get) {
             wrong_method(r, "GET");
         }
@@ -136,8 +141,15 @@ void Api::route(const ApiRequest& r, const Respond& respond) {
         if (q.text("until")) {
             u.until_ms = q.number("until", 0, 0, kMaxMs);
         }
-        u.by = q.text("by").value_or("instance");
         u.owner = q.text("owner");
+        if (records) {
+            reply(200,
+                  usage_->records(r.caller, u,
+                                  q.number("after", 0, 0, std::numeric_limits<std::int64_t>::max()),
+                                  q.number("limit", kRecordsPageDefault, 1, kRecordsPageMax)));
+            return;
+        }
+        u.by = q.text("by").value_or("instance");
         reply(200, usage_->report(r.caller, u));
         return;
     }

@@ -62,6 +62,7 @@ Daemon::Daemon(Options options)
 }
 
 Daemon::~Daemon() {
+    metrics_server_.reset();
     server_.reset();
     housekeeping_.reset();
 }
@@ -87,6 +88,7 @@ void Daemon::start() {
     network_.start(db_);
     supervisor_->recover();
     meter_->start();
+    listen_for_metrics();
     base::UnixHttpServer::Options server;
     server.socket_path = options_.socket;
     server.mode = 0666;
@@ -107,6 +109,38 @@ void Daemon::run() {
         loop_.stop();
     });
     loop_.run();
+}
+
+void Daemon::listen_for_metrics() {
+    if (options_.metrics_listen.empty()) {
+        return;
+    }
+    base::UnixHttpServer::Options metrics;
+    metrics.tcp_address = options_.metrics_listen;
+    metrics.max_body_bytes = 4096;
+    metrics.io_timeout_s = 10;
+    try {
+        metrics_server_ = std::make_unique<base::UnixHttpServer>(
+            loop_.base(), metrics,
+            [this](std::shared_ptr<base::HttpRequest> r) { serve_metrics(r); });
+    } catch (const base::InvalidInput& e) {
+        throw base::InvalidInput(std::string("--metrics-listen: ") + e.what());
+    } catch (const base::HostError& e) {
+        throw base::HostError(std::string("--metrics-listen: ") + e.what());
+    }
+    const auto colon = options_.metrics_listen.rfind(':');
+    log_line("serving metrics at GET /metrics on " + options_.metrics_listen.substr(0, colon) +
+             ":" + std::to_string(metrics_server_->tcp_port()));
+}
+
+// Only GET /metrics: the Prometheus text of the metrics file. The listener
+// may face a network, so nothing else of vmd's API is reachable through it.
+void Daemon::serve_metrics(std::shared_ptr<base::HttpRequest> request) {
+    if (request->method() != "GET" || request->path() != "/metrics") {
+        request->reply_error(404, "only GET /metrics is served here");
+        return;
+    }
+    request->reply_text(200, meter_->prometheus(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void Daemon::serve(std::shared_ptr<base::HttpRequest> request) {

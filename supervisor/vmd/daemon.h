@@ -32,7 +32,8 @@ class Daemon {
     ~Daemon();
 
     // Prepares the cgroup root, brings the instances back to the truth
-    // (docs/vmd.md, "Crash safety"), then listens on the socket.
+    // (docs/vmd.md, "Crash safety"), then listens on the socket (and on
+    // --metrics-listen: an address that cannot be bound stops vmd).
     void start();
     // Runs until SIGTERM or SIGINT; the instances keep running.
     void run();
@@ -46,6 +47,8 @@ class Daemon {
 
   private:
     void serve(std::shared_ptr<base::HttpRequest> request);
+    void serve_metrics(std::shared_ptr<base::HttpRequest> request);
+    void listen_for_metrics();
 
     Options options_;
     Layout layout_;
@@ -65,6 +68,7 @@ class Daemon {
     std::unique_ptr<UsageService> usage_;
     std::unique_ptr<Api> api_;
     std::unique_ptr<base::UnixHttpServer> server_;
+    std::unique_ptr<base::UnixHttpServer> metrics_server_;  // --metrics-listen
     std::unique_ptr<EventLoop::Timer> housekeeping_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

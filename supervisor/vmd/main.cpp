@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
                    "JSON price sheet for usage reports (default: docs/metering.md's)");
     app.add_option("--metrics-file", o.metrics_file,
                    "write the usage counters there in Prometheus' text format every interval");
+    app.add_option("--metrics-listen", o.metrics_listen,
+                   "serve the same text at GET /metrics on this TCP HOST:PORT (127.0.0.1:9100, "
+                   "[::1]:9100; port 0: any free one); off by default");
     app.set_version_flag("--version", "vmd 0.1.0");
     try {
         app.parse(argc, argv);

@@ -76,8 +76,12 @@ void Meter::on_event(std::int64_t process, const nlohmann::json& event) {
         return;
     }
     const std::string name = event.value("event", "");
-    const auto boot = integer_field(event, "boot");
     const auto time = integer_field(event, "time");
+    if (name == "exit") {
+        record_final_network(process, event, time.value_or(now_ms()));
+        return;
+    }
+    const auto boot = integer_field(event, "boot");
     if (!boot || !time || *boot < 1) {
         return;
     }
@@ -88,6 +92,22 @@ void Meter::on_event(std::int64_t process, const nlohmann::json& event) {
         metering::record_boot(ctx_.db, process, *boot, *time - std::max<std::int64_t>(0, after),
                               *time);
     }
+}
+
+void Meter::record_final_network(std::int64_t process, const nlohmann::json& exit_event,
+                                 store::Millis at) {
+    const auto net = metering::parse_exit_event(exit_event);
+    if (!net) {
+        return;  // a vmm that did not say: its last sample stands
+    }
+    metering::Counters counters;
+    counters.net_rx_bytes = net->rx_bytes;
+    counters.net_tx_bytes = net->tx_bytes;
+    metering::record_sample(ctx_.db, process, counters, at);
+    // An answer to a GET /metrics sent before the exit may still come back:
+    // it is older than these figures, and a counter below the stored one
+    // would be billed as a new counter base, so it must not be recorded.
+    network_final_.insert(process);
 }
 
 void Meter::on_change(const std::string& instance) {
@@ -101,6 +121,8 @@ void Meter::on_change(const std::string& instance) {
 }
 
 void Meter::close_process(std::int64_t process, store::Millis at) {
+    // Samples of a closed process are ignored by the ledger from now on.
+    network_final_.erase(process);
     const auto p = store::processes::get(ctx_.db, process);
     if (!p) {
         return;
@@ -180,12 +202,18 @@ void Meter::sample_cpu(const store::ProcessRecord& p, store::Millis at) {
 }
 
 void Meter::request_network(const store::ProcessRecord& p) {
+    if (network_final_.count(p.id) != 0) {
+        return;  // its exit event gave the final figures
+    }
     if (!network_in_flight_.insert(p.id).second) {
         return;  // the last request has not come back: a hung vmm costs one slot
     }
     metrics_client_.get(ctx_.layout.api_socket(p.instance), "/metrics",
                         [this, process = p.id](std::optional<std::string> body) {
                             network_in_flight_.erase(process);
+                            if (network_final_.count(process) != 0) {
+                                return;  // older than the exit event's figures
+                            }
                             const auto net =
                                 body ? metering::parse_vmm_metrics(*body) : std::nullopt;
                             if (!net) {

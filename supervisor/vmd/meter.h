@@ -33,7 +33,11 @@ class Meter {
     // a non-persistent instance's root starts accruing storage.
     void begin_process(const store::InstanceRecord& instance, std::int64_t process,
                        store::Millis at);
-    // A line of the vmm's events file: `starting` and `ready` record boots.
+    // A line of the vmm's events file: `starting` and `ready` record boots;
+    // `exit` carries the vmm's final network counters (vmm/exit_event.h), a
+    // last network sample, so the bytes of the interval before a graceful
+    // exit are billed too. A vmm killed by SIGKILL writes no `exit`: its
+    // last sample stands.
     void on_event(std::int64_t process, const nlohmann::json& event);
     // The instance changed state: its live process's CPU time now, its
     // network counters when the vmm answers (then in a transaction of their own).
@@ -62,6 +66,8 @@ class Meter {
   private:
     void sample_cpu(const store::ProcessRecord& process, store::Millis at);
     void request_network(const store::ProcessRecord& process);
+    void record_final_network(std::int64_t process, const nlohmann::json& exit_event,
+                              store::Millis at);
     void write_metrics_file();
 
     Context& ctx_;
@@ -71,6 +77,8 @@ class Meter {
     VmmClient metrics_client_;
     std::unique_ptr<EventLoop::Timer> timer_;
     std::set<std::int64_t> network_in_flight_;  // processes with a GET /metrics out
+    // Processes whose exit event gave their final network counters (until closed).
+    std::set<std::int64_t> network_final_;
     std::int64_t ticks_ = 0;
     std::int64_t network_failures_ = 0;
     std::int64_t cpu_failures_ = 0;

@@ -34,8 +34,9 @@ struct Options {
     std::vector<std::string> dns;  // default: the gateway
     // Metering (docs/metering.md): sampling interval, prices, Prometheus file.
     int meter_interval_s = 60;
-    std::string price_sheet;   // default: default_price_sheet() (meter.h)
-    std::string metrics_file;  // none by default
+    std::string price_sheet;     // default: default_price_sheet() (meter.h)
+    std::string metrics_file;    // none by default
+    std::string metrics_listen;  // HOST:PORT for GET /metrics over TCP; none by default
 };
 
 }  // namespace supervisor::vmd

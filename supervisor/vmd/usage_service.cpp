@@ -1,6 +1,7 @@
 #include "supervisor/vmd/usage_service.h"
 
 #include "base/error.h"
+#include "supervisor/metering/exports.h"
 #include "supervisor/metering/report.h"
 #include "supervisor/vmd/api_error.h"
 #include "supervisor/vmd/clock.h"
@@ -21,7 +22,10 @@ std::optional<std::int64_t> parse_owner(const std::string& text) {
 
 }  // namespace
 
-nlohmann::json UsageService::report(const Caller& caller, const UsageQuery& q) {
+namespace {
+
+// The owner and window a query covers, checked: another uid's only for root.
+metering::ReportQuery scope_of(const Caller& caller, const UsageQuery& q) {
     metering::ReportQuery query;
     query.owner = caller.uid();
     if (q.owner) {
@@ -39,10 +43,42 @@ nlohmann::json UsageService::report(const Caller& caller, const UsageQuery& q) {
         throw base::InvalidInput("until (" + std::to_string(query.until) +
                                  ") must be after since (" + std::to_string(query.since) + ")");
     }
+    return query;
+}
+
+nlohmann::json owner_json(const metering::ReportQuery& query) {
+    return query.owner ? nlohmann::json(*query.owner) : nlohmann::json("all");
+}
+
+}  // namespace
+
+nlohmann::json UsageService::report(const Caller& caller, const UsageQuery& q) {
+    metering::ReportQuery query = scope_of(caller, q);
     query.by = metering::parse_group_by(q.by);
     nlohmann::json out = metering::bill_json(metering::usage_report(ctx_.db, query, sheet_), query);
-    out["owner"] = query.owner ? nlohmann::json(*query.owner) : nlohmann::json("all");
+    out["owner"] = owner_json(query);
     return out;
+}
+
+nlohmann::json UsageService::records(const Caller& caller, const UsageQuery& q, std::int64_t after,
+                                     std::int64_t limit) {
+    const metering::ReportQuery query = scope_of(caller, q);
+    if (limit < 1 || limit > kRecordsPageMax) {
+        throw base::InvalidInput("limit must be 1 to " + std::to_string(kRecordsPageMax) +
+                                 ", not " + std::to_string(limit));
+    }
+    const auto rows = metering::usage_page(ctx_.db, query.owner, query.since, query.until,
+                                           query.instance, after, limit);
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& row : rows) {
+        records.push_back(metering::usage_record_json(row));
+    }
+    const bool full = static_cast<std::int64_t>(rows.size()) == limit;
+    return {{"owner", owner_json(query)},
+            {"since", query.since},
+            {"until", query.until},
+            {"records", std::move(records)},
+            {"next", full ? nlohmann::json(rows.back().id) : nlohmann::json(nullptr)}};
 }
 
 }  // namespace supervisor::vmd

@@ -24,7 +24,14 @@
 //   fake.net_rx_bytes=N, fake.net_tx_bytes=N   what GET /metrics reports for
 //                            "virtio-net net0" once fake.net_ms=T (default 0)
 //                            passed from the start, growing evenly until then
+//   fake.exit_net_rx_bytes=N, fake.exit_net_tx_bytes=N   the counters its exit
+//                            event carries (as the vmm's do: vmm/exit_event.h); by
+//                            default what GET /metrics would answer then
 //   fake.metrics=hang        GET /metrics never answers
+//   fake.metrics=hold        GET /metrics is answered only as it ends, fake.exit_hold_ms
+//                            (default 300) after its exit event, and it exits as long
+//                            again after that: an answer older than the exit event's
+//                            counters, arriving after them and before the exit
 
 #include <event2/event.h>
 #include <fcntl.h>
@@ -112,7 +119,8 @@ class FakeVmm {
             options.max_body_bytes = 16 * 1024;
             api_ = std::make_unique<base::UnixHttpServer>(
                 loop_, options, [this](std::shared_ptr<base::HttpRequest> r) {
-                    if (r->path() == "/metrics" && behaviour_.get("metrics", "") == "hang") {
+                    const std::string metrics = behaviour_.get("metrics", "");
+                    if (r->path() == "/metrics" && (metrics == "hang" || metrics == "hold")) {
                         unanswered_.push_back(r);
                         return;
                     }
@@ -280,10 +288,27 @@ class FakeVmm {
         } else if (status == 7) {
             emit("killed", {{"detail", "fake kill"}});
         }
-        emit("exit", {{"status", status}});
+        nlohmann::json exit{{"status", status}, {"virtio", net_metrics()}};
+        if (behaviour_.has("exit_net_rx_bytes") || behaviour_.has("exit_net_tx_bytes")) {
+            exit["virtio"]["virtio-net net0"] = {
+                {"rx_bytes", behaviour_.number("exit_net_rx_bytes", 0)},
+                {"tx_bytes", behaviour_.number("exit_net_tx_bytes", 0)}};
+        }
+        emit("exit", exit);
         burn_cpu(behaviour_.number("exit_busy_ms", 0));
         status_ = status;
-        event_base_loopbreak(loop_);
+        if (behaviour_.get("metrics", "") != "hold") {
+            event_base_loopbreak(loop_);
+            return;
+        }
+        after(behaviour_.number("exit_hold_ms", 300), [this] {
+            for (const auto& r : unanswered_) {
+                serve(*r);
+            }
+            unanswered_.clear();
+            // Alive a while longer: the answer reaches the supervisor before the exit does.
+            after(behaviour_.number("exit_hold_ms", 300), [this] { event_base_loopbreak(loop_); });
+        });
     }
 
     void signals() {
@@ -308,14 +333,19 @@ class FakeVmm {
         return over <= 0 || elapsed >= over ? total : total * elapsed / over;
     }
 
+    // The "virtio" of GET /metrics: one virtio-net device when it has a network.
+    nlohmann::json net_metrics() const {
+        nlohmann::json virtio = nlohmann::json::object();
+        if (behaviour_.has("net_rx_bytes") || behaviour_.has("net_tx_bytes")) {
+            virtio["virtio-net net0"] = {{"rx_bytes", net_counter("net_rx_bytes")},
+                                         {"tx_bytes", net_counter("net_tx_bytes")}};
+        }
+        return virtio;
+    }
+
     void serve(base::HttpRequest& r) {
         if (r.path() == "/metrics" && r.method() == "GET") {
-            nlohmann::json virtio = nlohmann::json::object();
-            if (behaviour_.has("net_rx_bytes") || behaviour_.has("net_tx_bytes")) {
-                virtio["virtio-net net0"] = {{"rx_bytes", net_counter("net_rx_bytes")},
-                                             {"tx_bytes", net_counter("net_tx_bytes")}};
-            }
-            r.reply_json(200, {{"virtio", virtio}});
+            r.reply_json(200, {{"virtio", net_metrics()}});
             return;
         }
         if (r.path() == "/vm" && r.method() == "GET") {

@@ -387,5 +387,57 @@ TEST(UnixHttpServerBind, LeavesASocketFileThatIsNoLongerItsOwn) {
     unlink(path.c_str());
 }
 
+// The same server on a TCP address (vmd's --metrics-listen): port 0 takes
+// a free port and says which; peers have no credentials there.
+TEST(UnixHttpServerTcp, ListensOnALoopbackPortAndAnswers) {
+    LoopThread loop;
+    UnixHttpServer::Options options;
+    options.tcp_address = "127.0.0.1:0";
+    uid_t seen_uid = 0;
+    UnixHttpServer server(loop.loop(), options, [&](std::shared_ptr<HttpRequest> r) {
+        seen_uid = r->peer().uid;
+        r->reply_text(200, "up 1\n", "text/plain; version=0.0.4");
+    });
+    ASSERT_NE(server.tcp_port(), 0);
+    loop.start();
+    httplib::Client c("127.0.0.1", server.tcp_port());
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(10, 0);
+    const auto r = c.Get("/metrics");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "up 1\n");
+    EXPECT_EQ(seen_uid, static_cast<uid_t>(-1)) << "no SO_PEERCRED over TCP";
+    loop.stop();
+}
+
+TEST(UnixHttpServerTcp, APortInUseOrABadAddressIsRefusedByName) {
+    LoopThread loop;
+    UnixHttpServer::Options options;
+    options.tcp_address = "127.0.0.1:0";
+    UnixHttpServer first(loop.loop(), options, [](auto) {});
+    options.tcp_address = "127.0.0.1:" + std::to_string(first.tcp_port());
+    try {
+        UnixHttpServer second(loop.loop(), options, [](auto) {});
+        ADD_FAILURE() << "a second server bound a port in use";
+    } catch (const HostError& e) {
+        EXPECT_NE(std::string(e.what()).find(options.tcp_address), std::string::npos) << e.what();
+    }
+    for (const char* bad :
+         {"9100", ":9100", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:x",
+          "localhost:9100", "::1:9100", "[::1:9100", "[127.0.0.1]:9100", "300.0.0.1:9100"}) {
+        options.tcp_address = bad;
+        EXPECT_THROW(UnixHttpServer(loop.loop(), options, [](auto) {}), InvalidInput) << bad;
+    }
+    options.tcp_address = "[::1]:0";
+    try {
+        UnixHttpServer v6(loop.loop(), options, [](auto) {});
+        EXPECT_NE(v6.tcp_port(), 0);
+    } catch (const HostError& e) {
+        // A host without IPv6 on its loopback: refused by name, all the same.
+        EXPECT_NE(std::string(e.what()).find("[::1]:0"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace base

@@ -116,5 +116,29 @@ TEST(MeterCounters, MalformedMetricsAreNothing) {
     }
 }
 
+// The vmm's `exit` event (vmm/exit_event.h) carries the final counters in
+// the shape of GET /metrics; one without them (an older vmm) says nothing,
+// so the last sample stands rather than a zero.
+TEST(MeterCounters, ExitEventCarriesTheFinalNetworkCounters) {
+    const auto event = nlohmann::json::parse(R"({"event": "exit", "vm": "i-1", "time": 5,
+        "status": 0, "virtio": {"virtio-net net0": {"rx_bytes": 1500, "rx_packets": 3,
+        "tx_bytes": 1000, "tx_packets": 2}, "virtio-net uplink": {"rx_bytes": 10,
+        "rx_packets": 1, "tx_bytes": 20, "tx_packets": 1}}})");
+    const auto net = parse_exit_event(event);
+    ASSERT_TRUE(net);
+    EXPECT_EQ(net->rx_bytes, 1510);
+    EXPECT_EQ(net->tx_bytes, 1020);
+
+    const auto none = parse_exit_event(nlohmann::json::parse(R"({"event": "exit", "virtio": {}})"));
+    ASSERT_TRUE(none) << "a VM without a network device: zero";
+    EXPECT_EQ(none->rx_bytes, 0);
+
+    EXPECT_FALSE(parse_exit_event(nlohmann::json::parse(R"({"event": "exit", "status": 0})")));
+    EXPECT_FALSE(parse_exit_event(nlohmann::json::parse(
+        R"({"event": "exit", "virtio": {"virtio-net net0": {"rx_bytes": -1, "tx_bytes": 0}}})")));
+    EXPECT_FALSE(parse_exit_event(nlohmann::json::parse(R"({"event": "exit", "virtio": 7})")));
+    EXPECT_FALSE(parse_exit_event(nlohmann::json::parse("[1]")));
+}
+
 }  // namespace
 }  // namespace supervisor::metering

@@ -116,5 +116,41 @@ TEST(MeterExports, JsonLinesRoundTrip) {
     EXPECT_TRUE(parsed[2]["process"].is_null());
 }
 
+// A resource name with a line break stays one field (RFC 4180), and a later
+// page of an export (vmctl following vmd's cursor) repeats no header.
+TEST(MeterExports, CsvQuotesLineBreaksAndPagesWithoutAHeader) {
+    std::ostringstream out;
+    write_csv(out, {{9, 0, "instance", "a\nb", "boots", 1, 5, 6, std::nullopt, std::nullopt}},
+              /*with_header=*/false);
+    EXPECT_EQ(out.str(), "9,0,instance,\"a\nb\",boots,1,5,6,,\r\n");
+    std::ostringstream empty;
+    write_csv(empty, {});
+    EXPECT_EQ(empty.str(),
+              "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot\r\n");
+}
+
+// What GET /v1/usage/records sends and vmctl reads back: the same row.
+TEST(MeterExports, RecordJsonRoundTrips) {
+    for (const UsageRecord& r : rows()) {
+        const UsageRecord back = usage_record_from_json(usage_record_json(r));
+        EXPECT_EQ(back.id, r.id);
+        EXPECT_EQ(back.owner, r.owner);
+        EXPECT_EQ(back.kind, r.kind);
+        EXPECT_EQ(back.resource, r.resource);
+        EXPECT_EQ(back.meter, r.meter);
+        EXPECT_EQ(back.quantity, r.quantity);
+        EXPECT_EQ(back.start_ms, r.start_ms);
+        EXPECT_EQ(back.end_ms, r.end_ms);
+        EXPECT_EQ(back.process, r.process);
+        EXPECT_EQ(back.boot, r.boot);
+    }
+    auto broken = usage_record_json(rows()[0]);
+    broken.erase("quantity");
+    EXPECT_THROW(usage_record_from_json(broken), nlohmann::json::exception);
+    broken = usage_record_json(rows()[0]);
+    broken["quantity"] = "500";
+    EXPECT_THROW(usage_record_from_json(broken), nlohmann::json::exception);
+}
+
 }  // namespace
 }  // namespace supervisor::metering

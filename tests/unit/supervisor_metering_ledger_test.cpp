@@ -233,6 +233,44 @@ TEST_F(MeterLedger, OneOwnerNeverSeesAnothersUsage) {
     EXPECT_EQ(starts(*db, 1000, 0, 100).size(), 1u);
 }
 
+// Pages of at most `limit` rows, each after the last id of the one before,
+// give exactly usage()'s rows, and keep the owner's scope.
+TEST_F(MeterLedger, PagesTogetherAreTheWholeUsage) {
+    auto db = open();
+    begin_process(*db, 1, 1000, "i-a", 0);
+    begin_process(*db, 2, 2000, "i-b", 0);
+    for (int i = 1; i <= 7; ++i) {
+        record_sample(*db, 1, counters(i, i, i), i * 10);
+        record_sample(*db, 2, counters(i, 0, 0), i * 10);
+    }
+    const auto all = usage(*db, 1000, 0, 1000);
+    ASSERT_EQ(all.size(), 21u);
+    std::vector<std::int64_t> paged;
+    std::int64_t after = 0;
+    int pages = 0;
+    for (;;) {
+        const auto page = usage_page(*db, 1000, 0, 1000, std::nullopt, after, 4);
+        ++pages;
+        for (const UsageRecord& r : page) {
+            EXPECT_EQ(r.owner, 1000);
+            paged.push_back(r.id);
+        }
+        if (page.size() < 4) {
+            break;
+        }
+        after = page.back().id;
+    }
+    EXPECT_EQ(pages, 6);
+    std::vector<std::int64_t> ids;
+    for (const UsageRecord& r : all) {
+        ids.push_back(r.id);
+    }
+    EXPECT_EQ(paged, ids);
+    EXPECT_EQ(usage_page(*db, 2000, 0, 1000, std::string("i-a"), 0, 100).size(), 0u);
+    EXPECT_EQ(usage_page(*db, std::nullopt, 0, 25, std::nullopt, 0, 100).size(), 12u)
+        << "the window applies: the rows starting at 0, 10 and 20, of both owners";
+}
+
 TEST_F(MeterLedger, UsageIsSelectedByTheStartOfItsInterval) {
     auto db = open();
     begin_process(*db, 1, 1000, "i-1", 0);

@@ -742,5 +742,65 @@ TEST_F(VmctlCli, UsagePrintsTheBillWithATotalThatIsTheSumOfItsLines) {
     EXPECT_NE(r.err.find("only root may see"), std::string::npos) << r.err;
 }
 
+// --format csv|jsonl prints the ledger's rows, following vmd's cursor page
+// by page with the window pinned to the first page's end; one CSV header.
+TEST_F(VmctlCli, UsageRecordsFollowTheCursorAsCsvOrJsonLines) {
+    const auto record = [](std::int64_t id, const std::string& resource, std::int64_t quantity) {
+        return json{{"id", id},           {"owner", 1000},
+                    {"kind", "instance"}, {"resource", resource},
+                    {"meter", "cpu_us"},  {"quantity", quantity},
+                    {"start_ms", 10},     {"end_ms", 20},
+                    {"process", 3},       {"boot", nullptr}};
+    };
+    vmd.answer("GET /v1/usage/records?instance=i-1&after=0", 200,
+               {{"owner", 1000},
+                {"since", 0},
+                {"until", 5000},
+                {"records", json::array({record(4, "i-1", 100), record(9, "i-1", 20)})},
+                {"next", 9}});
+    vmd.answer("GET /v1/usage/records?instance=i-1&until=5000&after=9", 200,
+               {{"owner", 1000},
+                {"since", 0},
+                {"until", 5000},
+                {"records", json::array({record(12, "i-1", 3)})},
+                {"next", nullptr}});
+    Result r = vmctl({"usage", "--instance", "i-1", "--format", "csv"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out,
+              "id,owner,kind,resource,meter,quantity,start_ms,end_ms,process,boot\r\n"
+              "4,1000,instance,i-1,cpu_us,100,10,20,3,\r\n"
+              "9,1000,instance,i-1,cpu_us,20,10,20,3,\r\n"
+              "12,1000,instance,i-1,cpu_us,3,10,20,3,\r\n");
+    EXPECT_EQ(vmd.request_lines().size(), 2u);
+
+    r = vmctl({"usage", "--instance", "i-1", "--format", "jsonl"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string line;
+    std::vector<json> parsed;
+    while (std::getline(lines, line)) {
+        parsed.push_back(json::parse(line));
+    }
+    ASSERT_EQ(parsed.size(), 3u);
+    EXPECT_EQ(parsed[0], record(4, "i-1", 100));
+    EXPECT_EQ(parsed[2], record(12, "i-1", 3));
+
+    const std::size_t sent = vmd.requests.size();
+    EXPECT_EQ(vmctl({"usage", "--format", "xml"}).status, 2);
+    EXPECT_EQ(vmctl({"usage", "--format", "csv", "--json"}).status, 2);
+    EXPECT_EQ(vmd.requests.size(), sent);
+
+    // A cursor that does not advance is refused, not followed forever.
+    vmd.answer("GET /v1/usage/records?after=0", 200,
+               {{"owner", 1000},
+                {"since", 0},
+                {"until", 5000},
+                {"records", json::array({record(4, "i-1", 100)})},
+                {"next", 0}});
+    r = vmctl({"usage", "--format", "csv"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("cursor"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace vmctl
