@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "net/address_pool.h"
+#include "supervisor/lifecycle/ready_probe.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
@@ -79,6 +80,17 @@ void merge_disk_error(store::InstanceRecord& r, const nlohmann::json& event) {
 }
 
 constexpr int kCgroupRemoveAttempts = 50;
+
+// The instance's probe; one that no longer parses (validated when stored, so
+// never expected) counts as the debug port, as before there were others.
+lifecycle::ReadyProbe probe_of(const store::InstanceRecord& r) {
+    try {
+        return lifecycle::parse_ready_probe(r.ready_probe);
+    } catch (const base::InvalidInput& e) {
+        log_line("instance " + r.id + ": " + e.what() + "; waiting for the debug port");
+        return lifecycle::parse_ready_probe("debug-port");
+    }
+}
 
 }  // namespace
 
@@ -202,6 +214,12 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
     }
     if (o.timer.op != TimerChange::Op::kKeep) {
         arm_deadline(r);
+    }
+    if (o.to != State::kStarting && o.to != State::kRebooting) {
+        probes_.erase(id);
+    } else if (cause.kind == CauseKind::kRebootingEvent && o.to == State::kRebooting) {
+        // The guest was reset: its services answer again only once it is up.
+        start_probe(r);
     }
     notify_waiters(id, from, o.to, r);
     act(r, o, cause);
@@ -340,6 +358,12 @@ void Supervisor::launch(const std::string& id) {
         throw base::InternalError("launch of " + id + " without its process row");
     }
     try {
+        const auto probe = lifecycle::parse_ready_probe(r->ready_probe);
+        if (probe.needs_address() && !r->address) {
+            throw base::InvalidInput("its ready probe " + r->ready_probe +
+                                     " needs an address and vmd runs without instance networking "
+                                     "(--network none); give the instance another --ready-probe");
+        }
         const auto image = store::images::get(ctx_.db, r->image);
         if (!image || image->state != "available") {
             throw base::InvalidInput("its image " + r->image + " is not available");
@@ -407,8 +431,11 @@ void Supervisor::launch(const std::string& id) {
         log_line("instance " + label(*r) + ": vmm pid " + std::to_string(spawned.pid) +
                  " started in cgroup " + process->cgroup);
         watch_process(id, process->id, spawned.pid, std::move(spawned.pidfd), true);
-        if (r->ready_probe == "none") {
+        if (probe.kind == lifecycle::ReadyProbe::Kind::kNone) {
             apply(id, Cause(CauseKind::kReady));
+        } else if (const auto now = store::instances::get(ctx_.db, id);
+                   now && state_of(*now) == State::kStarting) {
+            start_probe(*now);
         }
     } catch (const base::Error& e) {
         Cause c(CauseKind::kStartFailed);
@@ -540,6 +567,47 @@ void Supervisor::teardown(const std::string& id) {
     CgroupRoot::remove(ctx_.cgroups.child_path(id));
 }
 
+bool Supervisor::probes_tcp(const store::InstanceRecord& r) const {
+    const auto probe = probe_of(r);
+    // auto knocks only where the guest has a network card to answer on
+    // (not with --network addresses); tcp:PORT knocks wherever it is asked to.
+    return r.address &&
+           (probe.kind == lifecycle::ReadyProbe::Kind::kTcp ||
+            (probe.kind == lifecycle::ReadyProbe::Kind::kAuto && ctx_.network.plumbing()));
+}
+
+void Supervisor::start_probe(const store::InstanceRecord& r) {
+    probes_.erase(r.id);
+    const auto probe = probe_of(r);
+    if (!probes_tcp(r) || live_.count(r.id) == 0) {
+        return;
+    }
+    const auto address = net::Ipv4Address::parse(*r.address);
+    if (!address) {
+        log_line("instance " + label(r) + ": its address '" + *r.address +
+                 "' is no IPv4 address: no tcp probe");
+        return;
+    }
+    const std::string id = r.id;
+    probes_[id] = std::make_unique<TcpProbe>(ctx_.loop, *address, probe.port, [this, id] {
+        // Destroys the probe (apply() ends it with the change to running).
+        const auto it = probes_.find(id);
+        const std::string target = it != probes_.end() ? it->second->target() : "?";
+        log_line("instance " + id + ": answered on " + target);
+        apply(id, Cause(CauseKind::kReady));
+        probes_.erase(id);
+    });
+}
+
+std::string Supervisor::probe_missed(const store::InstanceRecord& r) const {
+    const auto probe = probe_of(r);
+    if (!probes_tcp(r)) {
+        return "";
+    }
+    const std::string tcp = "no answer on " + *r.address + ":" + std::to_string(probe.port);
+    return probe.waits_for_debug_port() ? "no ready code on the debug port and " + tcp : tcp;
+}
+
 void Supervisor::arm_deadline(const store::InstanceRecord& r) {
     if (!r.deadline) {
         deadlines_.erase(r.id);
@@ -571,6 +639,7 @@ void Supervisor::on_deadline(const std::string& id) {
         Cause c(CauseKind::kBootTimeout);
         switch (*kind) {
             case lifecycle::TimerKind::kBoot:
+                c.detail = probe_missed(*r);
                 break;
             case lifecycle::TimerKind::kStop:
                 c = Cause(CauseKind::kStopTimeout);
@@ -644,6 +713,9 @@ void Supervisor::read_events(const std::string& id) {
     }
     const std::string path = ctx_.layout.events(id);
     std::int64_t committed = process->events_offset;
+    const auto instance = store::instances::get(ctx_.db, id);
+    const bool ready_code_ignored =
+        instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kTcp;
     for (;;) {
         const auto lines = read_event_lines(path, committed);
         if (lines.empty()) {
@@ -684,6 +756,8 @@ void Supervisor::read_events(const std::string& id) {
             } else if (name == "exit" && line.event.contains("status") &&
                        line.event["status"].is_number_integer()) {
                 exit_statuses_[id] = line.event["status"].get<std::int64_t>();
+            } else if (name == "ready" && ready_code_ignored) {
+                // tcp:PORT alone: the guest's ready code does not count.
             } else if (name == "ready" || name == "rebooting" || name == "panic") {
                 const CauseKind kind = name == "ready"       ? CauseKind::kReady
                                        : name == "rebooting" ? CauseKind::kRebootingEvent
@@ -852,6 +926,14 @@ void Supervisor::recover() {
         if (auto now = store::instances::get(ctx_.db, r.id); now && now->deadline) {
             arm_deadline(*now);
             resume_action(*now);
+            const auto action = nlohmann::json::parse(now->action.value_or("{}"), nullptr, false);
+            const bool booting =
+                action.is_object() &&
+                action.value("timer", "") == lifecycle::name(lifecycle::TimerKind::kBoot);
+            if (booting &&
+                (state_of(*now) == State::kStarting || state_of(*now) == State::kRebooting)) {
+                start_probe(*now);
+            }
         }
     }
     remove_leftovers();

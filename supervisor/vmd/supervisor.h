@@ -17,6 +17,7 @@
 #include "supervisor/lifecycle/transitions.h"
 #include "supervisor/store/records.h"
 #include "supervisor/vmd/context.h"
+#include "supervisor/vmd/tcp_probe.h"
 
 namespace supervisor::vmd {
 
@@ -96,6 +97,14 @@ class Supervisor {
     void resume_action(const store::InstanceRecord& record);
     void remove_leftovers();
     lifecycle::Settings settings_for(const store::InstanceRecord& record) const;
+    // The tcp half of the instance's readiness probe, (re)started for a
+    // boot that has begun (the spawn, a `rebooting` event); none where its
+    // probe has no tcp half or it has no address.
+    void start_probe(const store::InstanceRecord& record);
+    bool probes_tcp(const store::InstanceRecord& record) const;
+    // What the probe missed, for the boot timeout's reason ("" for the
+    // debug port alone).
+    std::string probe_missed(const store::InstanceRecord& record) const;
 
     Context& ctx_;
     base::Fd inotify_;
@@ -105,8 +114,9 @@ class Supervisor {
     std::map<std::string, std::unique_ptr<EventLoop::Timer>> deadlines_;
     std::multimap<std::string, Waiter> waiters_;
     std::uint64_t next_waiter_ = 0;
-    std::map<std::string, Workers::Cancel> copies_;      // boot volume copies in flight
-    std::map<std::string, std::int64_t> exit_statuses_;  // from `exit` events, per instance
+    std::map<std::string, Workers::Cancel> copies_;            // boot volume copies in flight
+    std::map<std::string, std::unique_ptr<TcpProbe>> probes_;  // booting instances' tcp probes
+    std::map<std::string, std::int64_t> exit_statuses_;        // from `exit` events, per instance
 };
 
 }  // namespace supervisor::vmd
