@@ -10,8 +10,8 @@ namespace supervisor::lifecycle {
 
 struct ReadyProbe {
     enum class Kind {
-        kAuto,  // the first of the debug port's `ready` and an answer on port 22 (where
-                // the guest has a network card)
+        kAuto,       // the first of the debug port's `ready` and an answer on port 22 (where
+                     // the guest has a network card)
         kDebugPort,  // the vmm's `ready` event (the guest wrote the ready code)
         kTcp,        // a TCP connect to the instance's address on `port`
         kNone,       // running once the vmm is spawned

@@ -11,8 +11,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -82,8 +82,8 @@ class VmdReadyProbe : public VmdTest {
         const auto r = vmd_->post("/v1/images", body);
         EXPECT_EQ(r.status, 202) << r.body;
         const std::string id = r.json().value("id", "");
-        for (int i = 0; i < 500 && vmd_->get("/v1/images/" + id).json().value("state", "") !=
-                                       "available";
+        for (int i = 0;
+             i < 500 && vmd_->get("/v1/images/" + id).json().value("state", "") != "available";
              ++i) {
             std::this_thread::sleep_for(20ms);
         }
@@ -115,7 +115,7 @@ TEST_F(VmdReadyProbe, ATcpProbeMakesTheInstanceRunningOnlyOnceItsPortAnswers) {
     const std::string probe = "tcp:" + std::to_string(port);
     const std::string image = import("sshd", probe);
     EXPECT_EQ(vmd_->get("/v1/images/" + image).json()["ready_probe"], probe);
-    const auto made = run({{"image", "sshd"}});
+    auto made = run({{"image", "sshd"}});
     const std::string id = made["id"];
     EXPECT_EQ(made["ready_probe"], probe) << "copied from the image";
     const auto starting = vmd_->wait_state(id, "starting");
@@ -137,8 +137,9 @@ TEST_F(VmdReadyProbe, WithNoAnswerTheBootTimesOutNamingTheProbe) {
     start_vmd();
     const int port = free_port();
     import("silent", "");
-    const auto made = run(
-        {{"image", "silent"}, {"ready_probe", "tcp:" + std::to_string(port)}, {"boot_timeout_s", 2}});
+    auto made = run({{"image", "silent"},
+                     {"ready_probe", "tcp:" + std::to_string(port)},
+                     {"boot_timeout_s", 2}});
     const std::string id = made["id"];
     EXPECT_EQ(made["ready_probe"], "tcp:" + std::to_string(port)) << "the run's, not the image's";
     const std::string address = vmd_->wait_state(id, "starting")["address"];
@@ -191,8 +192,8 @@ std::optional<Listener> listen_in_namespace_of(pid_t pid, const std::string& add
     command_output(ns + "ip link set lo up; " + ns + "ip addr add " + address + "/32 dev lo");
     std::optional<Listener> listener;
     std::thread([&] {
-        base::Fd fd(::open(("/proc/" + std::to_string(pid) + "/ns/net").c_str(),
-                           O_RDONLY | O_CLOEXEC));
+        base::Fd fd(
+            ::open(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
         // Only this short-lived thread moves: its sockets stay in that namespace.
         if (fd.valid() && setns(fd.get(), CLONE_NEWNET) == 0) {
             listener = Listener::open(address, port);
@@ -246,7 +247,8 @@ TEST_F(VmdReadyProbe, BadProbesAndTcpWithoutAnAddressAreRefusedWith400) {
     const std::string path = vmd_->dir() + "/x.raw";
     write_raw_file(path, 1 << 20, "x");
     for (const std::string bad : {"tcp:0", "tcp:70000", "ping"}) {
-        const auto r = vmd_->post("/v1/images", {{"name", "x"}, {"path", path}, {"ready_probe", bad}});
+        const auto r =
+            vmd_->post("/v1/images", {{"name", "x"}, {"path", path}, {"ready_probe", bad}});
         EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
         EXPECT_NE(r.body.find(bad), std::string::npos) << r.body;
     }
