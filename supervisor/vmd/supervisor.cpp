@@ -390,9 +390,70 @@ void Supervisor::launch(const std::string& id) {
         ensure_dir(dir, 0700);
         ensure_dir(ctx_.layout.sockets_dir(), 0700);
         const auto nic = ctx_.network.plug(*r);
-        const auto seed = write_instance_seed(ctx_.layout, *r, store::credentials::get(ctx_.db, id),
-                                              ctx_.network);
-        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options, nic, seed};
+        // The seed image and, at the first start, the host keys (mkfs.vfat,
+        // mcopy, ssh-keygen) on a worker; the state is committed already,
+        // and a vmd that goes down meanwhile launches again (adopt()).
+        struct Made {
+            std::string seed;
+            std::string error;
+        };
+        auto made = std::make_shared<Made>();
+        const std::int64_t process_id = process->id;
+        seeds_[id] = process_id;
+        ctx_.workers.run(
+            [made, layout = ctx_.layout, record = *r,
+             credentials = store::credentials::get(ctx_.db, id),
+             &network = ctx_.network](const std::atomic<bool>&) {
+                try {
+                    made->seed = write_instance_seed(layout, record, credentials, network);
+                } catch (const base::Error& e) {
+                    made->error = e.what();
+                }
+            },
+            [this, id, process_id, nic, made, image = *image, volumes] {
+                if (auto it = seeds_.find(id); it != seeds_.end() && it->second == process_id) {
+                    seeds_.erase(it);
+                }
+                seed_made(id, process_id, image, volumes, nic, made->seed, made->error);
+            });
+    } catch (const base::Error& e) {
+        fail_start(id, process->id, e.what());
+    }
+}
+
+void Supervisor::seed_made(const std::string& id, std::int64_t process_id,
+                           const store::ImageRecord& image, const std::vector<std::string>& volumes,
+                           const std::optional<std::string>& nic, const std::string& seed,
+                           const std::string& error) {
+    const auto r = store::instances::get(ctx_.db, id);
+    auto process = store::processes::live_of(ctx_.db, id);
+    if (!r) {
+        return;
+    }
+    if (state_of(*r) != State::kStarting || !process || process->id != process_id) {
+        // The start ended while its seed was made (a boot timeout, a
+        // terminate): no vmm comes; what the start holds is given back as
+        // at a vmm's exit (unless a new start holds it already).
+        const std::string detail = "its start ended before its vmm was spawned";
+        log_line("instance " + label(*r) + ": " + detail);
+        if (state_of(*r) == State::kStarting) {
+            store::Transaction tx(ctx_.db);
+            close_process(process_id, detail);
+            tx.commit();
+            return;
+        }
+        Cause c(CauseKind::kExited);
+        c.detail = detail;
+        apply(id, c, [&](store::InstanceRecord&) { close_process(process_id, detail); });
+        return;
+    }
+    if (!error.empty()) {
+        fail_start(id, process_id, error);
+        return;
+    }
+    try {
+        const std::string dir = ctx_.layout.instance_dir(id);
+        const VmmConfigInputs inputs{*r, image, volumes, ctx_.layout, ctx_.options, nic, seed};
         write_file_atomically(ctx_.layout.vmm_config(id), vmm_config(inputs).dump(2) + "\n", 0600);
         touch(ctx_.layout.events(id));
         unlink(ctx_.layout.api_socket(id).c_str());
@@ -431,26 +492,33 @@ void Supervisor::launch(const std::string& id) {
         log_line("instance " + label(*r) + ": vmm pid " + std::to_string(spawned.pid) +
                  " started in cgroup " + process->cgroup);
         watch_process(id, process->id, spawned.pid, std::move(spawned.pidfd), true);
-        if (probe.kind == lifecycle::ReadyProbe::Kind::kNone) {
+        if (probe_of(*r).kind == lifecycle::ReadyProbe::Kind::kNone) {
             apply(id, Cause(CauseKind::kReady));
         } else if (const auto now = store::instances::get(ctx_.db, id);
                    now && state_of(*now) == State::kStarting) {
             start_probe(*now);
         }
     } catch (const base::Error& e) {
-        Cause c(CauseKind::kStartFailed);
-        c.detail = e.what();
-        apply(id, c, [&](store::InstanceRecord&) {
-            auto p = store::processes::get(ctx_.db, process->id);
-            if (p && !p->exited_at) {
-                p->exited_at = now_ms();
-                p->exit_detail = e.what();
-                store::processes::update(ctx_.db, *p);
-                if (ctx_.meter) {
-                    ctx_.meter->close_process(p->id, *p->exited_at);
-                }
-            }
-        });
+        fail_start(id, process_id, e.what());
+    }
+}
+
+void Supervisor::fail_start(const std::string& id, std::int64_t process_id,
+                            const std::string& error) {
+    Cause c(CauseKind::kStartFailed);
+    c.detail = error;
+    apply(id, c, [&](store::InstanceRecord&) { close_process(process_id, error); });
+}
+
+void Supervisor::close_process(std::int64_t process_id, const std::string& detail) {
+    auto p = store::processes::get(ctx_.db, process_id);
+    if (p && !p->exited_at) {
+        p->exited_at = now_ms();
+        p->exit_detail = detail;
+        store::processes::update(ctx_.db, *p);
+        if (ctx_.meter) {
+            ctx_.meter->close_process(p->id, *p->exited_at);
+        }
     }
 }
 
@@ -529,6 +597,9 @@ void Supervisor::teardown(const std::string& id) {
     if (auto copy = copies_.find(id); copy != copies_.end()) {
         copy->second->store(true);  // the copy's end comes back here
         return;
+    }
+    if (seeds_.count(id) != 0) {
+        return;  // the seed's end comes back here
     }
     std::optional<std::string> doomed;
     apply(id, Cause(CauseKind::kTornDown), [&](store::InstanceRecord& rec) {
