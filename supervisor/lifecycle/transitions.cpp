@@ -242,7 +242,9 @@ Outcome transition(State from, const Cause& cause, const Settings& settings) {
         case CauseKind::kBootTimeout:
             if (from == State::kStarting || from == State::kRebooting) {
                 return failed("not ready within " + std::to_string(settings.boot_timeout_s) +
-                                  " s (boot timeout); the vmm was killed",
+                                  " s (boot timeout)" +
+                                  (cause.detail.empty() ? "" : ": " + cause.detail) +
+                                  "; the vmm was killed",
                               {Effect::kSigkill});
             }
             return unchanged(from);

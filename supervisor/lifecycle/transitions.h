@@ -44,7 +44,9 @@ struct Cause {
     // the parent and the vmm wrote no `exit` event).
     std::optional<int> exit_status;
     std::optional<int> exit_signal;
-    std::string detail;  // kExited: the last line of vmm.log; kStartFailed: the error
+    // kExited: the last line of vmm.log; kStartFailed: the error;
+    // kBootTimeout: what the readiness probe missed ("no answer on ADDRESS:22")
+    std::string detail;
 };
 
 // What vmd does to the vmm once the outcome is committed.

@@ -19,6 +19,7 @@ struct ImportOptions {
     std::string kernel;
     std::string initrd;
     std::string cmdline;
+    std::string ready_probe;
     bool no_wait = false;
     int timeout_s = 3600;
 };
@@ -48,6 +49,9 @@ int import_image(Session& s, const ImportOptions& o) {
     }
     if (!o.cmdline.empty()) {
         request["cmdline"] = o.cmdline;
+    }
+    if (!o.ready_probe.empty()) {
+        request["ready_probe"] = o.ready_probe;  // vmd checks it
     }
     nlohmann::json image = s.api.post("/v1/images", request);
     const std::string id = cell(image, "id");
@@ -100,6 +104,9 @@ void add_image_commands(CLI::App& app, Action& action) {
     import_verb->add_option("--initrd", o->initrd, "initrd to boot it with")
         ->check(CLI::ExistingFile);
     import_verb->add_option("--cmdline", o->cmdline, "the kernel command line");
+    import_verb->add_option("--ready-probe", o->ready_probe,
+                            "when its instances are running: auto (default: the debug port's ready "
+                            "code or an answer on port 22), debug-port, tcp:PORT or none");
     import_verb->add_flag("--no-wait", o->no_wait, "return once vmd has accepted the import");
     import_verb
         ->add_option("--timeout", o->timeout_s, "seconds to wait for the import (default 3600)")

@@ -49,6 +49,7 @@ struct RunOptions {
     std::string client_token;
     std::vector<std::string> ssh_key_files;
     std::string user_data_file;
+    std::string ready_probe;
     bool wait = false;
 };
 
@@ -219,6 +220,9 @@ int run_instances(Session& s, const RunOptions& o) {
     if (!o.user_data_file.empty()) {
         request["user_data"] = read_small_file(o.user_data_file, "--user-data");
     }
+    if (!o.ready_probe.empty()) {
+        request["ready_probe"] = o.ready_probe;  // vmd checks it
+    }
     nlohmann::json instances = s.api.post("/v1/instances", request).at("instances");
     int status = 0;
     if (o.wait) {
@@ -371,6 +375,9 @@ void add_instance_commands(CLI::App& app, Action& action) {
                     "~/.ssh/id_*.pub)");
     run->add_option("--user-data", r->user_data_file,
                     "cloud-init user-data for the instances: #cloud-config, a script, ...");
+    run->add_option("--ready-probe", r->ready_probe,
+                    "when they are running, instead of the image's probe: auto, debug-port, "
+                    "tcp:PORT (a connect to their address) or none");
     run->add_flag("--wait", r->wait, "wait until all are running (exit 1 when one is not)");
     run->callback([r, &action] { action = [r](Session& s) { return run_instances(s, *r); }; });
 

@@ -32,5 +32,9 @@ struct Context {
 // environment variable VMD_TEST_CRASH_AT names it, so that the host tests
 // can crash it at an exact step of an action.
 void crash_point(const char* name);
+// Test hook: the calling thread sleeps at the named point for the time
+// VMD_TEST_SLOW_AT names ("seed:3000": 3000 ms wherever a start makes its
+// seed), so that the host tests can make one step slow.
+void slow_point(const char* name);
 
 }  // namespace supervisor::vmd

@@ -104,9 +104,10 @@ bool EventLoop::Timer::armed() const {
     return evtimer_pending(event_, nullptr) != 0;
 }
 
-EventLoop::Watch::Watch(EventLoop& loop, int fd, std::function<void()> fn) : fn_(std::move(fn)) {
+EventLoop::Watch::Watch(EventLoop& loop, int fd, std::function<void()> fn, On on)
+    : fn_(std::move(fn)) {
     event_ = event_new(
-        loop.base(), fd, EV_READ | EV_PERSIST,
+        loop.base(), fd, (on == On::kWritable ? EV_WRITE : EV_READ) | EV_PERSIST,
         [](evutil_socket_t, short, void* self) {
             auto callback = static_cast<Watch*>(self)->fn_;
             callback();

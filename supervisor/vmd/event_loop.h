@@ -49,10 +49,12 @@ class EventLoop {
         event* event_ = nullptr;
     };
 
-    // Calls `fn` whenever `fd` is readable, until destroyed.
+    // Calls `fn` whenever `fd` is readable (or writable: a non-blocking
+    // connect's end), until destroyed. `fn` may destroy the Watch.
     class Watch {
       public:
-        Watch(EventLoop& loop, int fd, std::function<void()> fn);
+        enum class On { kReadable, kWritable };
+        Watch(EventLoop& loop, int fd, std::function<void()> fn, On on = On::kReadable);
         ~Watch();
         Watch(const Watch&) = delete;
         Watch& operator=(const Watch&) = delete;

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "base/error.h"
+#include "supervisor/lifecycle/ready_probe.h"
 #include "supervisor/store/images.h"
 #include "supervisor/store/instances.h"
 #include "supervisor/vmd/api_error.h"
@@ -24,18 +25,6 @@
 namespace supervisor::vmd {
 
 namespace {
-
-void check_ready_probe(const std::string& probe) {
-    if (probe == "debug-port" || probe == "none") {
-        return;
-    }
-    if (probe.rfind("tcp:", 0) == 0) {
-        throw base::InvalidInput("ready_probe " + probe +
-                                 ": tcp probes come with instance networking; use debug-port or "
-                                 "none");
-    }
-    throw base::InvalidInput("ready_probe must be debug-port or none, not '" + probe + "'");
-}
 
 base::Fd create_file(const std::string& path) {
     base::Fd fd(open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -112,10 +101,10 @@ void ImageService::import(const Caller& caller, const std::string& text, Reply r
     job->kernel_path = body.optional_string("kernel");
     job->initrd_path = body.optional_string("initrd");
     const auto cmdline = body.optional_string("cmdline");
-    const std::string probe = body.optional_string("ready_probe").value_or("debug-port");
+    const std::string probe = body.optional_string("ready_probe").value_or("auto");
     body.finish();
     check_name("image", job->name);
-    check_ready_probe(probe);
+    lifecycle::parse_ready_probe(probe);
     if (cmdline && (cmdline->size() > 4096 || cmdline->find('\0') != std::string::npos)) {
         throw base::InvalidInput("cmdline must be at most 4096 characters, without NUL");
     }

@@ -10,6 +10,7 @@
 #include "net/mac.h"
 #include "supervisor/seed/host_keys.h"
 #include "supervisor/seed/seed_image.h"
+#include "supervisor/vmd/context.h"
 #include "supervisor/vmd/files.h"
 
 namespace supervisor::vmd {
@@ -98,6 +99,7 @@ std::string guest_hostname(const store::InstanceRecord& r) {
 std::string write_instance_seed(const Layout& layout, const store::InstanceRecord& r,
                                 const store::CredentialsRecord& credentials,
                                 const InstanceNetwork& network) {
+    slow_point("seed");
     seed::InstanceSeed s;
     s.instance_id = r.id;  // never changes: cloud-init's "first boot" is per instance
     s.hostname = guest_hostname(r);

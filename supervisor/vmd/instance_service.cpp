@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "net/address_pool.h"
+#include "supervisor/lifecycle/ready_probe.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/client_tokens.h"
 #include "supervisor/store/credentials.h"
@@ -150,6 +151,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
     const bool keep_root = body.boolean("keep_root", false);
     const auto ssh_keys = body.strings("ssh_keys");
     const auto user_data = body.optional_string("user_data");
+    const auto probe_override = body.optional_string("ready_probe");
     body.finish();
     if (token) {
         check_client_token(*token);
@@ -159,6 +161,13 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
     if (image.state != "available") {
         throw conflict("image " + image.id + " is " + image.state +
                        (image.reason ? " (" + *image.reason + ")" : "") + ": it cannot run yet");
+    }
+    const std::string ready_probe = probe_override.value_or(image.ready_probe);
+    if (lifecycle::parse_ready_probe(ready_probe).needs_address() && !ctx_.network.leases()) {
+        throw base::InvalidInput(
+            "ready_probe " + ready_probe + (probe_override ? "" : " (image " + image.id + "'s)") +
+            " needs the instance's address, and vmd runs without instance networking "
+            "(--network none): give ready_probe debug-port, auto or none");
     }
     if (count > 1 && !volume_refs.empty()) {
         throw base::InvalidInput("a volume goes to one instance: give volumes with count 1");
@@ -187,6 +196,9 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
                              {"keep_root", keep_root},
                              {"ssh_keys", ssh_keys},
                              {"user_data", user_data ? nlohmann::json(*user_data) : nullptr}};
+    if (probe_override) {
+        canonical["ready_probe"] = *probe_override;
+    }
     for (const auto& v : volumes) {
         canonical["volumes"].push_back(v.id);
     }
@@ -253,7 +265,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
             r.vcpus = vcpus;
             r.memory_mib = memory;
             r.boot_timeout_s = boot_timeout;
-            r.ready_probe = image.ready_probe;
+            r.ready_probe = ready_probe;
             r.mac = mac_for(r.id);
             r.created_at = now;
             if (persistent) {

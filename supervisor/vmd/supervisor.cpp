@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "net/address_pool.h"
+#include "supervisor/lifecycle/ready_probe.h"
 #include "supervisor/store/attachments.h"
 #include "supervisor/store/credentials.h"
 #include "supervisor/store/images.h"
@@ -79,6 +80,17 @@ void merge_disk_error(store::InstanceRecord& r, const nlohmann::json& event) {
 }
 
 constexpr int kCgroupRemoveAttempts = 50;
+
+// The instance's probe; one that no longer parses (validated when stored, so
+// never expected) counts as the debug port, as before there were others.
+lifecycle::ReadyProbe probe_of(const store::InstanceRecord& r) {
+    try {
+        return lifecycle::parse_ready_probe(r.ready_probe);
+    } catch (const base::InvalidInput& e) {
+        log_line("instance " + r.id + ": " + e.what() + "; waiting for the debug port");
+        return lifecycle::parse_ready_probe("debug-port");
+    }
+}
 
 }  // namespace
 
@@ -202,6 +214,12 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
     }
     if (o.timer.op != TimerChange::Op::kKeep) {
         arm_deadline(r);
+    }
+    if (o.to != State::kStarting && o.to != State::kRebooting) {
+        probes_.erase(id);
+    } else if (cause.kind == CauseKind::kRebootingEvent && o.to == State::kRebooting) {
+        // The guest was reset: its services answer again only once it is up.
+        start_probe(r);
     }
     notify_waiters(id, from, o.to, r);
     act(r, o, cause);
@@ -340,6 +358,12 @@ void Supervisor::launch(const std::string& id) {
         throw base::InternalError("launch of " + id + " without its process row");
     }
     try {
+        const auto probe = lifecycle::parse_ready_probe(r->ready_probe);
+        if (probe.needs_address() && !r->address) {
+            throw base::InvalidInput("its ready probe " + r->ready_probe +
+                                     " needs an address and vmd runs without instance networking "
+                                     "(--network none); give the instance another --ready-probe");
+        }
         const auto image = store::images::get(ctx_.db, r->image);
         if (!image || image->state != "available") {
             throw base::InvalidInput("its image " + r->image + " is not available");
@@ -366,9 +390,70 @@ void Supervisor::launch(const std::string& id) {
         ensure_dir(dir, 0700);
         ensure_dir(ctx_.layout.sockets_dir(), 0700);
         const auto nic = ctx_.network.plug(*r);
-        const auto seed = write_instance_seed(ctx_.layout, *r, store::credentials::get(ctx_.db, id),
-                                              ctx_.network);
-        const VmmConfigInputs inputs{*r, *image, volumes, ctx_.layout, ctx_.options, nic, seed};
+        // The seed image and, at the first start, the host keys (mkfs.vfat,
+        // mcopy, ssh-keygen) on a worker; the state is committed already,
+        // and a vmd that goes down meanwhile launches again (adopt()).
+        struct Made {
+            std::string seed;
+            std::string error;
+        };
+        auto made = std::make_shared<Made>();
+        const std::int64_t process_id = process->id;
+        seeds_[id] = process_id;
+        ctx_.workers.run(
+            [made, layout = ctx_.layout, record = *r,
+             credentials = store::credentials::get(ctx_.db, id),
+             &network = ctx_.network](const std::atomic<bool>&) {
+                try {
+                    made->seed = write_instance_seed(layout, record, credentials, network);
+                } catch (const base::Error& e) {
+                    made->error = e.what();
+                }
+            },
+            [this, id, process_id, nic, made, image = *image, volumes] {
+                if (auto it = seeds_.find(id); it != seeds_.end() && it->second == process_id) {
+                    seeds_.erase(it);
+                }
+                seed_made(id, process_id, image, volumes, nic, made->seed, made->error);
+            });
+    } catch (const base::Error& e) {
+        fail_start(id, process->id, e.what());
+    }
+}
+
+void Supervisor::seed_made(const std::string& id, std::int64_t process_id,
+                           const store::ImageRecord& image, const std::vector<std::string>& volumes,
+                           const std::optional<std::string>& nic, const std::string& seed,
+                           const std::string& error) {
+    const auto r = store::instances::get(ctx_.db, id);
+    auto process = store::processes::live_of(ctx_.db, id);
+    if (!r) {
+        return;
+    }
+    if (state_of(*r) != State::kStarting || !process || process->id != process_id) {
+        // The start ended while its seed was made (a boot timeout, a
+        // terminate): no vmm comes; what the start holds is given back as
+        // at a vmm's exit (unless a new start holds it already).
+        const std::string detail = "its start ended before its vmm was spawned";
+        log_line("instance " + label(*r) + ": " + detail);
+        if (state_of(*r) == State::kStarting) {
+            store::Transaction tx(ctx_.db);
+            close_process(process_id, detail);
+            tx.commit();
+            return;
+        }
+        Cause c(CauseKind::kExited);
+        c.detail = detail;
+        apply(id, c, [&](store::InstanceRecord&) { close_process(process_id, detail); });
+        return;
+    }
+    if (!error.empty()) {
+        fail_start(id, process_id, error);
+        return;
+    }
+    try {
+        const std::string dir = ctx_.layout.instance_dir(id);
+        const VmmConfigInputs inputs{*r, image, volumes, ctx_.layout, ctx_.options, nic, seed};
         write_file_atomically(ctx_.layout.vmm_config(id), vmm_config(inputs).dump(2) + "\n", 0600);
         touch(ctx_.layout.events(id));
         unlink(ctx_.layout.api_socket(id).c_str());
@@ -407,23 +492,33 @@ void Supervisor::launch(const std::string& id) {
         log_line("instance " + label(*r) + ": vmm pid " + std::to_string(spawned.pid) +
                  " started in cgroup " + process->cgroup);
         watch_process(id, process->id, spawned.pid, std::move(spawned.pidfd), true);
-        if (r->ready_probe == "none") {
+        if (probe_of(*r).kind == lifecycle::ReadyProbe::Kind::kNone) {
             apply(id, Cause(CauseKind::kReady));
+        } else if (const auto now = store::instances::get(ctx_.db, id);
+                   now && state_of(*now) == State::kStarting) {
+            start_probe(*now);
         }
     } catch (const base::Error& e) {
-        Cause c(CauseKind::kStartFailed);
-        c.detail = e.what();
-        apply(id, c, [&](store::InstanceRecord&) {
-            auto p = store::processes::get(ctx_.db, process->id);
-            if (p && !p->exited_at) {
-                p->exited_at = now_ms();
-                p->exit_detail = e.what();
-                store::processes::update(ctx_.db, *p);
-                if (ctx_.meter) {
-                    ctx_.meter->close_process(p->id, *p->exited_at);
-                }
-            }
-        });
+        fail_start(id, process_id, e.what());
+    }
+}
+
+void Supervisor::fail_start(const std::string& id, std::int64_t process_id,
+                            const std::string& error) {
+    Cause c(CauseKind::kStartFailed);
+    c.detail = error;
+    apply(id, c, [&](store::InstanceRecord&) { close_process(process_id, error); });
+}
+
+void Supervisor::close_process(std::int64_t process_id, const std::string& detail) {
+    auto p = store::processes::get(ctx_.db, process_id);
+    if (p && !p->exited_at) {
+        p->exited_at = now_ms();
+        p->exit_detail = detail;
+        store::processes::update(ctx_.db, *p);
+        if (ctx_.meter) {
+            ctx_.meter->close_process(p->id, *p->exited_at);
+        }
     }
 }
 
@@ -503,6 +598,9 @@ void Supervisor::teardown(const std::string& id) {
         copy->second->store(true);  // the copy's end comes back here
         return;
     }
+    if (seeds_.count(id) != 0) {
+        return;  // the seed's end comes back here
+    }
     std::optional<std::string> doomed;
     apply(id, Cause(CauseKind::kTornDown), [&](store::InstanceRecord& rec) {
         for (const auto& a : store::attachments::of_instance(ctx_.db, id)) {
@@ -540,6 +638,47 @@ void Supervisor::teardown(const std::string& id) {
     CgroupRoot::remove(ctx_.cgroups.child_path(id));
 }
 
+bool Supervisor::probes_tcp(const store::InstanceRecord& r) const {
+    const auto probe = probe_of(r);
+    // auto knocks only where the guest has a network card to answer on
+    // (not with --network addresses); tcp:PORT knocks wherever it is asked to.
+    return r.address &&
+           (probe.kind == lifecycle::ReadyProbe::Kind::kTcp ||
+            (probe.kind == lifecycle::ReadyProbe::Kind::kAuto && ctx_.network.plumbing()));
+}
+
+void Supervisor::start_probe(const store::InstanceRecord& r) {
+    probes_.erase(r.id);
+    const auto probe = probe_of(r);
+    if (!probes_tcp(r) || live_.count(r.id) == 0) {
+        return;
+    }
+    const auto address = net::Ipv4Address::parse(*r.address);
+    if (!address) {
+        log_line("instance " + label(r) + ": its address '" + *r.address +
+                 "' is no IPv4 address: no tcp probe");
+        return;
+    }
+    const std::string id = r.id;
+    probes_[id] = std::make_unique<TcpProbe>(ctx_.loop, *address, probe.port, [this, id] {
+        // Destroys the probe (apply() ends it with the change to running).
+        const auto it = probes_.find(id);
+        const std::string target = it != probes_.end() ? it->second->target() : "?";
+        log_line("instance " + id + ": answered on " + target);
+        apply(id, Cause(CauseKind::kReady));
+        probes_.erase(id);
+    });
+}
+
+std::string Supervisor::probe_missed(const store::InstanceRecord& r) const {
+    const auto probe = probe_of(r);
+    if (!probes_tcp(r)) {
+        return "";
+    }
+    const std::string tcp = "no answer on " + *r.address + ":" + std::to_string(probe.port);
+    return probe.waits_for_debug_port() ? "no ready code on the debug port and " + tcp : tcp;
+}
+
 void Supervisor::arm_deadline(const store::InstanceRecord& r) {
     if (!r.deadline) {
         deadlines_.erase(r.id);
@@ -571,6 +710,7 @@ void Supervisor::on_deadline(const std::string& id) {
         Cause c(CauseKind::kBootTimeout);
         switch (*kind) {
             case lifecycle::TimerKind::kBoot:
+                c.detail = probe_missed(*r);
                 break;
             case lifecycle::TimerKind::kStop:
                 c = Cause(CauseKind::kStopTimeout);
@@ -644,6 +784,9 @@ void Supervisor::read_events(const std::string& id) {
     }
     const std::string path = ctx_.layout.events(id);
     std::int64_t committed = process->events_offset;
+    const auto instance = store::instances::get(ctx_.db, id);
+    const bool ready_code_ignored =
+        instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kTcp;
     for (;;) {
         const auto lines = read_event_lines(path, committed);
         if (lines.empty()) {
@@ -684,6 +827,8 @@ void Supervisor::read_events(const std::string& id) {
             } else if (name == "exit" && line.event.contains("status") &&
                        line.event["status"].is_number_integer()) {
                 exit_statuses_[id] = line.event["status"].get<std::int64_t>();
+            } else if (name == "ready" && ready_code_ignored) {
+                // tcp:PORT alone: the guest's ready code does not count.
             } else if (name == "ready" || name == "rebooting" || name == "panic") {
                 const CauseKind kind = name == "ready"       ? CauseKind::kReady
                                        : name == "rebooting" ? CauseKind::kRebootingEvent
@@ -852,6 +997,14 @@ void Supervisor::recover() {
         if (auto now = store::instances::get(ctx_.db, r.id); now && now->deadline) {
             arm_deadline(*now);
             resume_action(*now);
+            const auto action = nlohmann::json::parse(now->action.value_or("{}"), nullptr, false);
+            const bool booting =
+                action.is_object() &&
+                action.value("timer", "") == lifecycle::name(lifecycle::TimerKind::kBoot);
+            if (booting &&
+                (state_of(*now) == State::kStarting || state_of(*now) == State::kRebooting)) {
+                start_probe(*now);
+            }
         }
     }
     remove_leftovers();

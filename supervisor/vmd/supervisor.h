@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "supervisor/lifecycle/transitions.h"
 #include "supervisor/store/records.h"
 #include "supervisor/vmd/context.h"
+#include "supervisor/vmd/tcp_probe.h"
 
 namespace supervisor::vmd {
 
@@ -78,7 +80,17 @@ class Supervisor {
              const lifecycle::Cause& cause);
     // kFilesReady; a start that finds no free address fails with the reason.
     void files_ready(const std::string& id, const Mutation& extra = {});
+    // Checks what the start needs, plugs its tap and makes its seed on a
+    // worker; then seed_made() spawns the vmm, or concludes a start that
+    // ended meanwhile.
     void launch(const std::string& id);
+    void seed_made(const std::string& id, std::int64_t process_id, const store::ImageRecord& image,
+                   const std::vector<std::string>& volumes, const std::optional<std::string>& nic,
+                   const std::string& seed, const std::string& error);
+    // kStartFailed with `error`, the start's process row closed with it.
+    void fail_start(const std::string& id, std::int64_t process_id, const std::string& error);
+    // Inside a transaction: the process row ended (once), the meter told.
+    void close_process(std::int64_t process_id, const std::string& detail);
     void press(const std::string& id, const std::string& action);
     void signal(const std::string& id, int sig);
     void release(const std::string& id);
@@ -96,6 +108,14 @@ class Supervisor {
     void resume_action(const store::InstanceRecord& record);
     void remove_leftovers();
     lifecycle::Settings settings_for(const store::InstanceRecord& record) const;
+    // The tcp half of the instance's readiness probe, (re)started for a
+    // boot that has begun (the spawn, a `rebooting` event); none where its
+    // probe has no tcp half or it has no address.
+    void start_probe(const store::InstanceRecord& record);
+    bool probes_tcp(const store::InstanceRecord& record) const;
+    // What the probe missed, for the boot timeout's reason ("" for the
+    // debug port alone).
+    std::string probe_missed(const store::InstanceRecord& record) const;
 
     Context& ctx_;
     base::Fd inotify_;
@@ -105,8 +125,11 @@ class Supervisor {
     std::map<std::string, std::unique_ptr<EventLoop::Timer>> deadlines_;
     std::multimap<std::string, Waiter> waiters_;
     std::uint64_t next_waiter_ = 0;
-    std::map<std::string, Workers::Cancel> copies_;      // boot volume copies in flight
-    std::map<std::string, std::int64_t> exit_statuses_;  // from `exit` events, per instance
+    std::map<std::string, Workers::Cancel> copies_;  // boot volume copies in flight
+    std::map<std::string, std::int64_t>
+        seeds_;  // seeds in the making: the process row they are for
+    std::map<std::string, std::unique_ptr<TcpProbe>> probes_;  // booting instances' tcp probes
+    std::map<std::string, std::int64_t> exit_statuses_;        // from `exit` events, per instance
 };
 
 }  // namespace supervisor::vmd

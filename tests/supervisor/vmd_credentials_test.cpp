@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "tests/supervisor/vmd_harness.h"
 
@@ -101,6 +103,107 @@ TEST_F(VmdCredentials, EachStartWritesTheSeedWithTheKeysAndTheHostKeysStay) {
     EXPECT_EQ(again["ssh_host_keys"][0], host_key) << "made once per instance";
     EXPECT_NE(seed_file(id, "user-data").find(kKey), std::string::npos);
     EXPECT_NE(seed_file(id, "meta-data").find(id), std::string::npos) << "the same instance-id";
+}
+
+// The seed and host keys are made on vmd's workers, not its loop: with the
+// seed made slow by the test hook (VMD_TEST_SLOW_AT=seed:MS), the run is
+// answered and other requests are served while it is being made, and a vmd
+// killed meanwhile makes it again after its restart.
+class VmdSeedOffTheLoop : public VmdTest {
+  protected:
+    static constexpr auto kSlow = 3000ms;
+    void start_slow() {
+        Vmd::Options o;
+        o.env["VMD_TEST_SLOW_AT"] = "seed:" + std::to_string(kSlow.count());
+        ASSERT_TRUE(vmd_->start(o));
+        vmd_->import_image("plain", "console=ttyS0");
+    }
+    std::chrono::milliseconds since(std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - t);
+    }
+};
+
+TEST_F(VmdSeedOffTheLoop, ASlowSeedHoldsUpNeitherTheRunNorOtherRequests) {
+    start_slow();
+    auto t = std::chrono::steady_clock::now();
+    auto r = vmd_->post("/v1/instances", {{"image", "plain"}, {"ssh_keys", {kKey}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_LT(since(t), kSlow / 2) << "the run waited for the seed";
+    const std::string id = r.json()["instances"][0]["id"];
+
+    t = std::chrono::steady_clock::now();
+    EXPECT_EQ(vmd_->get("/v1/health").status, 200);
+    EXPECT_EQ(vmd_->get("/v1/instances/" + id).json()["state"], "starting")
+        << "its seed is still being made";
+    EXPECT_LT(since(t), kSlow / 2) << "another request waited for the seed";
+
+    vmd_->wait_state(id, "running", 15s);
+    std::ifstream seed(vmd_->state_dir() + "/instances/" + id + "/seed.img");
+    EXPECT_TRUE(seed.good()) << "the seed the vmm got";
+}
+
+TEST_F(VmdSeedOffTheLoop, ASeedThatCannotBeMadeFailsTheStartWithTheReason) {
+    ASSERT_TRUE(vmd_->start());
+    vmd_->import_image("plain", "console=ttyS0");
+    const auto r = vmd_->post("/v1/instances?wait=true", {{"image", "plain"}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id = r.json()["instances"][0]["id"];
+    ASSERT_EQ(
+        vmd_->post("/v1/instances/" + id + "/stop?wait=true", nlohmann::json::object()).status,
+        200);
+    std::ofstream(vmd_->state_dir() + "/instances/" + id + "/host_keys.json") << "garbage";
+    ASSERT_EQ(vmd_->post("/v1/instances/" + id + "/start", nlohmann::json::object()).status, 202);
+    const auto failed = vmd_->wait_state(id, "failed", 10s);
+    EXPECT_NE(failed["reason"].get<std::string>().find(
+                  "could not start the vmm: " + vmd_->state_dir() + "/instances/" + id +
+                  "/host_keys.json is not a JSON array of host keys"),
+              std::string::npos)
+        << failed.dump();
+    EXPECT_TRUE(failed["address"].is_null()) << "the failed start gave its address back";
+    EXPECT_TRUE(vmd_->cgroup_procs(id).empty());
+}
+
+TEST_F(VmdSeedOffTheLoop, AStartThatEndsWhileItsSeedIsMadeSpawnsNoVmmAndGivesBackItsAddress) {
+    start_slow();
+    // A boot timeout shorter than the seed's making.
+    auto r = vmd_->post("/v1/instances", {{"image", "plain"}, {"boot_timeout_s", 1}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string timed_out = r.json()["instances"][0]["id"];
+    r = vmd_->post("/v1/instances", {{"image", "plain"}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string terminated = r.json()["instances"][0]["id"];
+    r = vmd_->post("/v1/instances/" + terminated + "/terminate?wait=true",
+                   nlohmann::json::object());
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["state"], "terminated");
+
+    const auto failed = vmd_->wait_state(timed_out, "failed", 5s);
+    EXPECT_NE(failed["reason"].get<std::string>().find("not ready within 1 s"), std::string::npos)
+        << failed.dump();
+    for (int i = 0; i < 250 && !vmd_->get("/v1/instances/" + timed_out).json()["address"].is_null();
+         ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(vmd_->get("/v1/instances/" + timed_out).json()["address"].is_null())
+        << "given back once its seed's making ended";
+    EXPECT_TRUE(vmd_->cgroups().empty()) << "no vmm was spawned for either";
+    EXPECT_NE(vmd_->log().find("its start ended before its vmm was spawned"), std::string::npos);
+}
+
+TEST_F(VmdSeedOffTheLoop, AVmdKilledWhileTheSeedIsMadeStartsTheInstanceAfterItsRestart) {
+    start_slow();
+    const auto r = vmd_->post("/v1/instances", {{"image", "plain"}, {"ssh_keys", {kKey}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id = r.json()["instances"][0]["id"];
+    std::this_thread::sleep_for(kSlow / 3);
+    ASSERT_EQ(vmd_->get("/v1/instances/" + id).json()["state"], "starting");
+    ASSERT_TRUE(vmd_->cgroup_procs(id).empty()) << "no vmm yet: its seed is being made";
+    vmd_->kill9();
+    ASSERT_TRUE(vmd_->start()) << vmd_->log();
+    const auto running = vmd_->wait_state(id, "running", 15s);
+    EXPECT_EQ(running["starts"], 1) << "the same start, carried out after the restart";
+    EXPECT_EQ(running["ssh_host_keys"].size(), 1u) << running.dump();
 }
 
 }  // namespace

@@ -146,8 +146,9 @@ TEST_F(VmdNetwork, LeasesSurviveASigkillAndAreNeverHandedOutTwice) {
     // The crash lands after the start's commit (its lease with it) and the
     // spawn, before the vmm's pid is recorded.
     ASSERT_TRUE(vmd_->start(with({}, "spawned-before-commit")));
+    // (The spawn comes once the seed is made on a worker: after the answer.)
     const auto r = vmd_->post("/v1/instances", {{"image", "slow"}, {"name", "b"}});
-    EXPECT_EQ(r.status, 0) << "vmd answered instead of crashing: " << r.body;
+    EXPECT_TRUE(r.status == 0 || r.status == 201) << r.status << ": " << r.body;
     EXPECT_EQ(vmd_->wait_exit(10s), 128 + SIGKILL);
 
     ASSERT_TRUE(vmd_->start(with({}))) << vmd_->log();

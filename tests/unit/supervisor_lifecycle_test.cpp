@@ -187,6 +187,12 @@ TEST(Lifecycle, RefusalsAndReasonsSayWhy) {
 
     o = transition(State::kStarting, make(CauseKind::kBootTimeout), Settings{7, 5});
     EXPECT_NE(o.message.find("not ready within 7 s"), std::string::npos) << o.message;
+    Cause probe_missed{CauseKind::kBootTimeout};
+    probe_missed.detail = "no answer on 198.18.0.5:22";
+    o = transition(State::kRebooting, probe_missed, Settings{60, 5});
+    EXPECT_EQ(
+        o.message,
+        "not ready within 60 s (boot timeout): no answer on 198.18.0.5:22; the vmm was killed");
 
     o = transition(State::kRunning, make(CauseKind::kPanic), kSettings);
     EXPECT_EQ(o.message, "guest kernel panic");

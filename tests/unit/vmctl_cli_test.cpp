@@ -303,6 +303,30 @@ TEST_F(VmctlCli, RunSendsTheKeysAndUserDataFilesAndDefaultsToTheCallersKeys) {
     EXPECT_EQ(vmd.requests.size(), 2u) << "nothing sent for a key that cannot be read";
 }
 
+TEST_F(VmctlCli, RunAndImportSendTheReadyProbeAndShowVmdsRefusal) {
+    vmd.answer("POST /v1/instances", 201,
+               {{"instances", json::array({instance("i-1", "i-1", "pending")})}});
+    Result r = vmctl({"-q", "run", "--image", "base", "--ready-probe", "tcp:8022"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(body_of(0)["ready_probe"], "tcp:8022");
+    r = vmctl({"-q", "run", "--image", "base"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(body_of(1).contains("ready_probe")) << "the image's probe unless one is given";
+
+    vmd.answer("POST /v1/images", 400,
+               {{"error",
+                 "ready_probe must be auto, debug-port, tcp:PORT (PORT 1..65535) or "
+                 "none, not 'ping'"}});
+    const std::string file = testing::TempDir() + "vmctl-import-probe.raw";
+    std::ofstream(file) << "disk";
+    r = vmctl({"image", "import", "base", file, "--ready-probe", "ping"});
+    EXPECT_EQ(body_of(2)["ready_probe"], "ping");
+    EXPECT_EQ(r.status, 1) << "vmd refused it";
+    EXPECT_NE(r.err.find("ready_probe must be auto, debug-port, tcp:PORT"), std::string::npos)
+        << r.err;
+    std::remove(file.c_str());
+}
+
 TEST_F(VmctlCli, SshRunsTheClientWithTheHostKeysVmdMade) {
     json running = instance("i-1", "web", "running");
     running["address"] = "198.18.0.2";
