@@ -217,6 +217,7 @@ Outcome Supervisor::apply(const std::string& id, const Cause& cause, const Mutat
     }
     if (o.to != State::kStarting && o.to != State::kRebooting) {
         probes_.erase(id);
+        reports_boot_.erase(id);
     } else if (cause.kind == CauseKind::kRebootingEvent && o.to == State::kRebooting) {
         // The guest was reset: its services answer again only once it is up.
         start_probe(r);
@@ -650,7 +651,8 @@ bool Supervisor::probes_tcp(const store::InstanceRecord& r) const {
 void Supervisor::start_probe(const store::InstanceRecord& r) {
     probes_.erase(r.id);
     const auto probe = probe_of(r);
-    if (!probes_tcp(r) || live_.count(r.id) == 0) {
+    if (!probes_tcp(r) || live_.count(r.id) == 0 ||
+        (probe.kind == lifecycle::ReadyProbe::Kind::kAuto && reports_boot_.count(r.id) != 0)) {
         return;
     }
     const auto address = net::Ipv4Address::parse(*r.address);
@@ -660,7 +662,16 @@ void Supervisor::start_probe(const store::InstanceRecord& r) {
         return;
     }
     const std::string id = r.id;
-    probes_[id] = std::make_unique<TcpProbe>(ctx_.loop, *address, probe.port, [this, id] {
+    const bool is_auto = probe.kind == lifecycle::ReadyProbe::Kind::kAuto;
+    probes_[id] = std::make_unique<TcpProbe>(ctx_.loop, *address, probe.port, [this, id, is_auto] {
+        if (is_auto) {
+            // Events not read yet may say that the guest reports its boot on
+            // the debug port: then its ready code decides (and this probe is gone).
+            read_events(id);
+            if (reports_boot_.count(id) != 0) {
+                return;
+            }
+        }
         // Destroys the probe (apply() ends it with the change to running).
         const auto it = probes_.find(id);
         const std::string target = it != probes_.end() ? it->second->target() : "?";
@@ -787,6 +798,8 @@ void Supervisor::read_events(const std::string& id) {
     const auto instance = store::instances::get(ctx_.db, id);
     const bool ready_code_ignored =
         instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kTcp;
+    const bool auto_probe =
+        instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kAuto;
     for (;;) {
         const auto lines = read_event_lines(path, committed);
         if (lines.empty()) {
@@ -818,6 +831,9 @@ void Supervisor::read_events(const std::string& id) {
                         ctx_.meter->on_event(pid, event);
                     });
             }
+            if (name == "starting" || name == "rebooting") {
+                reports_boot_.erase(id);  // a new boot: judged afresh
+            }
             if (name == "starting") {
                 pending.push_back([](store::InstanceRecord& r) { r.boots += 1; });
             } else if (name == "disk-error") {
@@ -827,6 +843,17 @@ void Supervisor::read_events(const std::string& id) {
             } else if (name == "exit" && line.event.contains("status") &&
                        line.event["status"].is_number_integer()) {
                 exit_statuses_[id] = line.event["status"].get<std::int64_t>();
+            } else if (name == "progress" && auto_probe) {
+                // A guest that reports its boot on the debug port (the
+                // project's init) is ready when it says so: its sshd, which
+                // it starts before its last steps, must not make it running
+                // early. Its next boot is judged afresh.
+                if (reports_boot_.insert(id).second) {
+                    probes_.erase(id);
+                    log_line("instance " + id +
+                             ": its guest reports its boot on the debug port; waiting for its "
+                             "ready code, not for port 22");
+                }
             } else if (name == "ready" && ready_code_ignored) {
                 // tcp:PORT alone: the guest's ready code does not count.
             } else if (name == "ready" || name == "rebooting" || name == "panic") {

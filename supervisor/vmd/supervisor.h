@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -129,7 +130,10 @@ class Supervisor {
     std::map<std::string, std::int64_t>
         seeds_;  // seeds in the making: the process row they are for
     std::map<std::string, std::unique_ptr<TcpProbe>> probes_;  // booting instances' tcp probes
-    std::map<std::string, std::int64_t> exit_statuses_;        // from `exit` events, per instance
+    // Instances whose guest reported this boot on the debug port: under
+    // auto, their ready code alone makes them running.
+    std::set<std::string> reports_boot_;
+    std::map<std::string, std::int64_t> exit_statuses_;  // from `exit` events, per instance
 };
 
 }  // namespace supervisor::vmd

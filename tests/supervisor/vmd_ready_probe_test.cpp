@@ -221,6 +221,35 @@ TEST_F(VmdReadyProbe, AutoIsAlsoReadyAtAnAnswerOnPort22WithTheBridge) {
     EXPECT_NE(vmd_->log().find("answered on " + address + ":22"), std::string::npos);
 }
 
+// The project's image starts its sshd before its last boot steps and the
+// ready code: under auto, a guest that reports its boot on the debug port is
+// judged by that port alone, not by port 22 answering first.
+TEST_F(VmdReadyProbe, AutoWaitsForTheReadyCodeOfAGuestThatReportsItsBoot) {
+    if (geteuid() != 0) {
+        GTEST_SKIP() << "a network namespace with a bridge and taps needs root";
+    }
+    Vmd::Options o;
+    o.network = "bridge";
+    o.own_network_namespace = true;
+    o.extra_args = {"--kill-grace", "1"};
+    ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    import("ours", "", "console=ttyS0 fake.ready_ms=3000 fake.progress=1");
+    const std::string ours = run({{"image", "ours"}, {"boot_timeout_s", 30}})["id"];
+    const std::string address = vmd_->wait_state(ours, "starting")["address"];
+    // As with the real guest, whose init reports its first step long before
+    // its sshd listens: the port opens after vmd has seen the report.
+    for (int i = 0; i < 100 && vmd_->log().find("reports its boot") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_NE(vmd_->log().find("reports its boot on the debug port"), std::string::npos)
+        << vmd_->log();
+    const auto sshd = listen_in_namespace_of(vmd_->pid(), address, 22);
+    ASSERT_TRUE(sshd) << "cannot listen on " << address << ":22 in vmd's namespace";
+    stays(ours, "starting", 1000ms);
+    EXPECT_EQ(vmd_->wait_state(ours, "running", 5s)["state"], "running");
+    EXPECT_EQ(vmd_->log().find("answered on " + address + ":22"), std::string::npos) << vmd_->log();
+}
+
 TEST_F(VmdReadyProbe, EveryRebootIsProbedAgain) {
     start_vmd();
     const int port = free_port();

@@ -9,6 +9,7 @@
 // command line (the image's cmdline), all optional:
 //
 //   fake.ready_ms=N|never    ready N ms after each boot starts (default 50)
+//   fake.progress=1          a boot-progress code (as the project's init writes) at each boot
 //   fake.panic_ms=N          panic N ms after the first boot starts: exit 3
 //   fake.exit_ms=N           exit after N ms with fake.exit_status=S (default 1),
 //                            saying fake.exit_message=TEXT on stderr first
@@ -253,6 +254,9 @@ class FakeVmm {
         const int boot = boots_;
         emit("starting", {{"boot", boot}});
         emit("kernel-started", {{"boot", boot}});
+        if (behaviour_.number("progress", 0) != 0) {
+            emit("progress", {{"boot", boot}, {"code", 1}});
+        }
         console("fake vmm: boot " + std::to_string(boot) + "\n");
         const auto bytes = behaviour_.number("console_bytes", 0);
         if (bytes > 0) {
