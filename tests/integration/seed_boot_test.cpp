@@ -147,8 +147,19 @@ class SeedBoot : public ::testing::Test {
                                             const std::string& known_hosts,
                                             const std::string& command,
                                             std::chrono::seconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        const auto started = std::chrono::steady_clock::now();
+        const auto deadline = started + timeout;
+        auto next_note = started + 60s;
         while (std::chrono::steady_clock::now() < deadline) {
+            // A line a minute: run-tests takes a silent sandbox for a frozen one.
+            if (std::chrono::steady_clock::now() >= next_note) {
+                next_note += 60s;
+                std::cout << "[ waiting  ] no ssh login yet after "
+                          << std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count()
+                          << " s of " << timeout.count() << " s" << std::endl;
+            }
             const seed::ToolResult r = ssh(user, key_, known_hosts, command);
             if (r.status == 0) {
                 return r.output;

@@ -1284,7 +1284,16 @@ TEST_F(VmdEndToEnd, ARealCloudInitImageRunsThroughVmctlAndTheSubscriberLogsIn) {
                     "--ssh-key", key + ".pub", "--user-data", dir_ + "/user-data"});
     ASSERT_EQ(made.size(), 1u);
     const std::string id = made[0]["id"];
-    const CommandResult up = vmctl({"-q", "wait", id, "--state", "running", "--timeout", "1560"});
+    // In steps of a minute, with a line each: run-tests takes a silent
+    // sandbox for a frozen one.
+    CommandResult up;
+    for (int minute = 1; minute <= 26; ++minute) {
+        up = vmctl({"-q", "wait", id, "--state", "running", "--timeout", "60"});
+        if (up.status == 0 || state_of(id) != "starting") {
+            break;
+        }
+        std::cerr << "[ waiting  ] " << id << " still starting after " << minute << " min\n";
+    }
     ASSERT_EQ(up.status, 0) << up.err << "\nits console:\n" << console(id);
     const auto running_s = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::steady_clock::now() - started);

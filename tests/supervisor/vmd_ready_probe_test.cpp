@@ -70,6 +70,14 @@ class VmdReadyProbe : public VmdTest {
         o.extra_args = {"--kill-grace", "1", "--network-cidr", "127.0.0.0/24"};
         ASSERT_TRUE(vmd_->start(o));
     }
+    // vmd with its bridge, in a network namespace of its own.
+    void start_vmd_with_bridge() {
+        Vmd::Options o;
+        o.network = "bridge";
+        o.own_network_namespace = true;
+        o.extra_args = {"--kill-grace", "1"};
+        ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    }
     // An image whose guest never writes the ready code, with `probe` (or vmd's default).
     std::string import(const std::string& name, const std::string& probe,
                        const std::string& cmdline = "console=ttyS0 fake.ready_ms=never") {
@@ -206,11 +214,7 @@ TEST_F(VmdReadyProbe, AutoIsAlsoReadyAtAnAnswerOnPort22WithTheBridge) {
     if (geteuid() != 0) {
         GTEST_SKIP() << "a network namespace with a bridge and taps needs root";
     }
-    Vmd::Options o;
-    o.network = "bridge";
-    o.own_network_namespace = true;
-    o.extra_args = {"--kill-grace", "1"};
-    ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    ASSERT_NO_FATAL_FAILURE(start_vmd_with_bridge());
     import("stock", "");  // a distribution image: no ready code ever
     const std::string stock = run({{"image", "stock"}, {"boot_timeout_s", 30}})["id"];
     const std::string address = vmd_->wait_state(stock, "starting")["address"];
@@ -228,11 +232,7 @@ TEST_F(VmdReadyProbe, AutoWaitsForTheReadyCodeOfAGuestThatReportsItsBoot) {
     if (geteuid() != 0) {
         GTEST_SKIP() << "a network namespace with a bridge and taps needs root";
     }
-    Vmd::Options o;
-    o.network = "bridge";
-    o.own_network_namespace = true;
-    o.extra_args = {"--kill-grace", "1"};
-    ASSERT_TRUE(vmd_->start(o)) << vmd_->log();
+    ASSERT_NO_FATAL_FAILURE(start_vmd_with_bridge());
     import("ours", "", "console=ttyS0 fake.ready_ms=3000 fake.progress=1");
     const std::string ours = run({{"image", "ours"}, {"boot_timeout_s", 30}})["id"];
     const std::string address = vmd_->wait_state(ours, "starting")["address"];
