@@ -798,8 +798,10 @@ void Supervisor::read_events(const std::string& id) {
     const auto instance = store::instances::get(ctx_.db, id);
     const bool ready_code_ignored =
         instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kTcp;
+    // Under auto, while it boots (its shutdown writes codes too).
     const bool auto_probe =
-        instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kAuto;
+        instance && probe_of(*instance).kind == lifecycle::ReadyProbe::Kind::kAuto &&
+        (state_of(*instance) == State::kStarting || state_of(*instance) == State::kRebooting);
     for (;;) {
         const auto lines = read_event_lines(path, committed);
         if (lines.empty()) {
