@@ -107,6 +107,21 @@ std::string probe_text(const Probe& p) {
            " volume=" + std::to_string(p.volume);
 }
 
+// `vmctl ssh ID -i KEY -- COMMAND` until the guest's sshd answers (it starts
+// after "ready"), or the last failure after 90 s.
+CommandResult ssh_until_up(const std::function<CommandResult()>& attempt) {
+    CommandResult r;
+    const auto until = std::chrono::steady_clock::now() + 90s;
+    do {
+        r = attempt();
+        if (r.status == 0) {
+            break;
+        }
+        std::this_thread::sleep_for(2s);
+    } while (std::chrono::steady_clock::now() < until);
+    return r;
+}
+
 // vmd's bridge and network in these tests: not vmd's defaults, which other
 // tests' bridges may use (VmmVirtio's network test has 198.18.0.1/24), and
 // removed after each test with the taps vmd could not remove itself.
@@ -503,18 +518,8 @@ TEST_F(VmdEndToEnd, InstancesGetAddressesOnTheBridgeAndTheSubscriberLogsInWithVm
         std::error_code ec;
         return fs::read_symlink("/sys/class/net/" + tap + "/master", ec).filename() == kBridge;
     };
-    // `vmctl ssh ID -- hostname` until the guest's sshd answers.
     const auto login = [&](const std::string& id) {
-        CommandResult r;
-        const auto until = std::chrono::steady_clock::now() + 90s;
-        do {
-            r = vmctl({"ssh", id, "-i", key, "--", "hostname"});
-            if (r.status == 0) {
-                break;
-            }
-            std::this_thread::sleep_for(2s);
-        } while (std::chrono::steady_clock::now() < until);
-        return r;
+        return ssh_until_up([&] { return vmctl({"ssh", id, "-i", key, "--", "hostname"}); });
     };
     std::set<std::string> addresses;
     for (const auto& id : ids) {
@@ -990,21 +995,6 @@ TEST_F(VmdEndToEnd, UsageBillsTheGuestsCpuTimeBootsAndAStoppedRootsStorage) {
     EXPECT_EQ(usage(id)["cpu_us"], cpu_stopped);
     EXPECT_GT(usage(root)["storage_gib_ms"], storage_stopped) << "a stopped root still costs";
     ASSERT_TRUE(each(ids, {"terminate"}));
-}
-
-// `vmctl ssh ID -i KEY -- COMMAND` until the guest's sshd answers (it starts
-// after "ready"), or the last failure after 90 s.
-CommandResult ssh_until_up(const std::function<CommandResult()>& attempt) {
-    CommandResult r;
-    const auto until = std::chrono::steady_clock::now() + 90s;
-    do {
-        r = attempt();
-        if (r.status == 0) {
-            break;
-        }
-        std::this_thread::sleep_for(2s);
-    } while (std::chrono::steady_clock::now() < until);
-    return r;
 }
 
 // The source addresses of the ICMP echo requests the host's IP stack
