@@ -4,7 +4,8 @@
 //
 // Shutdown requests: the ACPI power button (KEY_POWER on /dev/input/event*),
 // busybox poweroff/halt/reboot (SIGUSR2/SIGUSR1/SIGTERM to PID 1) and
-// Ctrl-Alt-Del (SIGINT, since init turns off the kernel's immediate reboot).
+// Ctrl-Alt-Del: the key chord on the keyboard's event device, or SIGINT
+// from a kernel with CONFIG_VT (init turns off its immediate reboot).
 // With `ignore_power_button` on the kernel command line the power button is
 // logged and ignored: a guest that will not stop, for the supervisor's tests.
 //
@@ -510,15 +511,55 @@ std::vector<int> open_input_devices() {
     return fds;
 }
 
-bool power_key_pressed(int fd) {
+// What a keyboard's events ask of init.
+enum class KeyRequest { kNone, kPowerOff, kReboot };
+
+// The Ctrl and Alt keys held down on one input device. The kernel turns
+// Ctrl-Alt-Del into SIGINT to init only with CONFIG_VT, which the test
+// kernel lacks, so init watches for the chord itself.
+struct HeldModifiers {
+    bool ctrl[2] = {false, false};
+    bool alt[2] = {false, false};
+    bool both() const { return (ctrl[0] || ctrl[1]) && (alt[0] || alt[1]); }
+};
+
+KeyRequest read_keys(int fd, HeldModifiers& held) {
     input_event ev[16];
     const ssize_t n = read(fd, ev, sizeof ev);
+    KeyRequest request = KeyRequest::kNone;
     for (ssize_t i = 0; n > 0 && i < n / static_cast<ssize_t>(sizeof ev[0]); ++i) {
-        if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER && ev[i].value == 1) {
-            return true;
+        if (ev[i].type != EV_KEY) {
+            continue;
+        }
+        const bool down = ev[i].value != 0;  // 1 pressed, 2 repeated, 0 released
+        switch (ev[i].code) {
+            case KEY_LEFTCTRL:
+                held.ctrl[0] = down;
+                break;
+            case KEY_RIGHTCTRL:
+                held.ctrl[1] = down;
+                break;
+            case KEY_LEFTALT:
+                held.alt[0] = down;
+                break;
+            case KEY_RIGHTALT:
+                held.alt[1] = down;
+                break;
+            case KEY_POWER:
+                if (ev[i].value == 1) {
+                    request = KeyRequest::kPowerOff;
+                }
+                break;
+            case KEY_DELETE:
+                if (ev[i].value == 1 && held.both()) {
+                    return KeyRequest::kReboot;
+                }
+                break;
+            default:
+                break;
         }
     }
-    return false;
+    return request;
 }
 
 [[noreturn]] void shut_down(int how) {
@@ -594,6 +635,7 @@ int main() {
     for (int fd : open_input_devices()) {
         fds.push_back({fd, POLLIN, 0});
     }
+    std::vector<HeldModifiers> held(fds.size());
     progress(boot_progress::kReady);
     log("ready");
 
@@ -602,11 +644,21 @@ int main() {
             continue;
         }
         for (size_t i = 1; i < fds.size(); ++i) {
-            if ((fds[i].revents & POLLIN) && power_key_pressed(fds[i].fd)) {
-                if (!ignore_power_button) {
-                    shut_down(RB_POWER_OFF);
-                }
-                log("power button pressed: ignored (ignore_power_button)");
+            if (!(fds[i].revents & POLLIN)) {
+                continue;
+            }
+            switch (read_keys(fds[i].fd, held[i])) {
+                case KeyRequest::kReboot:
+                    log("Ctrl-Alt-Del pressed");
+                    shut_down(RB_AUTOBOOT);
+                case KeyRequest::kPowerOff:
+                    if (!ignore_power_button) {
+                        shut_down(RB_POWER_OFF);
+                    }
+                    log("power button pressed: ignored (ignore_power_button)");
+                    break;
+                case KeyRequest::kNone:
+                    break;
             }
         }
         if (!(fds[0].revents & POLLIN)) {

@@ -733,6 +733,8 @@ void Supervisor::on_deadline(const std::string& id) {
                 break;
             case lifecycle::TimerKind::kSoftReboot:
                 c = Cause(CauseKind::kRebootTimeout);
+                log_line("instance " + label(*r) +
+                         ": the guest did not reboot on Ctrl-Alt-Del in time; resetting it");
                 break;
         }
         apply(id, c);

@@ -149,6 +149,22 @@ TEST_F(VmmApi, PowerButtonShutsTheGuestDownCleanly) {
         << "the guest's init shut down in order";
 }
 
+// The API's Ctrl-Alt-Del reaches the guest's init as the key chord on its
+// keyboard, and the guest reboots in order: what `vmctl reboot` asks. With
+// --no-reboot the reset at the end of it ends the VMM with the reboot status.
+TEST_F(VmmApi, CtrlAltDelRebootsTheGuestInOrder) {
+    const std::string api = a_.socket_dir + "/cad.sock";
+    VmmProcess vm(a_, args({"--api-sock", api, "--no-reboot"}));
+    ASSERT_TRUE(vm.wait_event("ready", kBootTimeout)) << vm.output();
+    const auto [status, body] =
+        http_unix(api, "PUT", "/vm/actions", R"({"action": "ctrl-alt-del"})");
+    EXPECT_EQ(status, 202) << body;
+    EXPECT_EQ(vm.wait_exit(kExitTimeout), 4) << vm.output();
+    EXPECT_NE(vm.output().find("init: Ctrl-Alt-Del pressed"), std::string::npos) << vm.output();
+    EXPECT_NE(vm.output().find("init: rebooting"), std::string::npos)
+        << "the guest's init shut down in order";
+}
+
 TEST_F(VmmApi, StatusPauseResumeAndBadRequests) {
     const std::string api = a_.socket_dir + "/pr.sock";
     VmmProcess vm(a_, args({"--api-sock", api}));

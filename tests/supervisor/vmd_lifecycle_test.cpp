@@ -103,6 +103,30 @@ TEST_F(VmdLifecycle, RunStopStartRebootTerminate) {
     }
 }
 
+// A guest that ignores Ctrl-Alt-Del is reset when the reboot's timeout
+// passes, and vmd's log says so; one that reboots itself is not.
+TEST_F(VmdLifecycle, AGuestThatIgnoresCtrlAltDelIsResetAfterTheTimeout) {
+    vmd_->import_image("deaf", "console=ttyS0 fake.ctrl_alt_del=ignore");
+    const std::string id = run({{"image", "deaf"}})["instances"][0]["id"];
+    auto r = vmd_->post("/v1/instances/" + id + "/reboot?wait=true", {{"timeout_s", 1}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["state"], "running");
+    EXPECT_EQ(r.json()["boots"], 2) << "booted again after the reset";
+    EXPECT_NE(vmd_->log().find("instance " + id +
+                               ": the guest did not reboot on Ctrl-Alt-Del in time; resetting it"),
+              std::string::npos)
+        << vmd_->log();
+
+    vmd_->import_image("plain", "console=ttyS0");
+    const std::string obliging = run({{"image", "plain"}})["instances"][0]["id"];
+    r = vmd_->post("/v1/instances/" + obliging + "/reboot?wait=true", {{"timeout_s", 30}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["boots"], 2);
+    EXPECT_EQ(vmd_->log().find("instance " + obliging + ": the guest did not reboot"),
+              std::string::npos)
+        << vmd_->log();
+}
+
 TEST_F(VmdLifecycle, EachVmmsCgroupHasItsLimits) {
     vmd_->import_image("plain", "console=ttyS0");
     const auto made = run({{"image", "plain"}, {"vcpus", 2}, {"memory_mib", 128}});
