@@ -566,6 +566,9 @@ KeyRequest read_keys(int fd, HeldModifiers& held) {
     progress(boot_progress::kShutdownStarted);
     log(how == RB_AUTOBOOT ? "rebooting" : "powering off");
     kill(-1, SIGTERM);
+    // The console shell ignores SIGTERM, as interactive shells do; a hangup
+    // ends it at once instead of after the 2 s below.
+    kill(-1, SIGHUP);
     for (int i = 0; i < 20 && waitpid(-1, nullptr, WNOHANG) >= 0; ++i) {
         usleep(100 * 1000);
     }
