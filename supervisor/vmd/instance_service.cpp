@@ -307,9 +307,7 @@ void InstanceService::run(const Caller& caller, const std::string& text, bool wa
     log_line("run: " + std::to_string(count) + " instance" + (count > 1 ? "s" : "") + " of image " +
              image.id + " for uid " + std::to_string(caller.uid()) + ": " + list);
     crash_point("run-committed");
-    for (const auto& id : ids) {
-        supervisor_.prepare(id);
-    }
+    supervisor_.prepare_soon(ids);
     if (wait) {
         wait_all(ids, State::kRunning, duration, 201, reply);
         return;

@@ -7,6 +7,7 @@
 // the recovery after a restart (adoption, docs/vmd.md "Crash safety").
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,11 @@ class Supervisor {
     // A new or restarted pending instance: makes its files (the boot volume
     // copy, on a worker), then starts it.
     void prepare(const std::string& id);
+    // prepare() for each, one per turn of the loop, the first after the
+    // caller's answer is on its way: a start plugs a tap and its rules on
+    // the loop, and a run of many must not hold every other request up
+    // until all are plugged.
+    void prepare_soon(const std::vector<std::string>& ids);
 
     // Once the instance is in `target` (200), can no longer get there (409
     // with the reason), or `timeout` passed (408): `done(status, error)`.
@@ -127,6 +133,8 @@ class Supervisor {
     std::multimap<std::string, Waiter> waiters_;
     std::uint64_t next_waiter_ = 0;
     std::map<std::string, Workers::Cancel> copies_;  // boot volume copies in flight
+    std::deque<std::string> to_prepare_;             // prepare_soon()'s queue
+    std::unique_ptr<EventLoop::Timer> prepare_next_;
     std::map<std::string, std::int64_t>
         seeds_;  // seeds in the making: the process row they are for
     std::map<std::string, std::unique_ptr<TcpProbe>> probes_;  // booting instances' tcp probes

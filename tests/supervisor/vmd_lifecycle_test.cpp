@@ -24,8 +24,8 @@ class VmdLifecycle : public VmdTest {
         options.extra_args = {"--kill-grace", "1"};
         ASSERT_TRUE(vmd_->start(options)) << vmd_->log();
     }
-    nlohmann::json run(const nlohmann::json& request, int expected = 201) {
-        const auto r = vmd_->post("/v1/instances?wait=true", request);
+    nlohmann::json run(const nlohmann::json& request, int expected = 201, bool wait = true) {
+        const auto r = vmd_->post(wait ? "/v1/instances?wait=true" : "/v1/instances", request);
         EXPECT_EQ(r.status, expected) << r.body;
         return r.json();
     }
@@ -100,6 +100,21 @@ TEST_F(VmdLifecycle, RunStopStartRebootTerminate) {
          {"pending -> starting", "starting -> running", "running -> rebooting",
           "running -> stopping", "stopping -> stopped", "terminating -> terminated"}) {
         EXPECT_NE(log.find(line), std::string::npos) << "no log line with " << line;
+    }
+}
+
+// The answer to a run does not wait for its instances' starts (each plugs a
+// tap and its rules on vmd's loop): they are all pending in it, and start
+// one per turn of the loop, other requests served between them.
+TEST_F(VmdLifecycle, ARunIsAnsweredBeforeItsInstancesStart) {
+    vmd_->import_image("plain", "console=ttyS0");
+    const auto made = run({{"image", "plain"}, {"count", 5}}, 201, false);
+    ASSERT_EQ(made["instances"].size(), 5u);
+    for (const auto& i : made["instances"]) {
+        EXPECT_EQ(i["state"], "pending") << i.dump();
+    }
+    for (const auto& i : made["instances"]) {
+        EXPECT_EQ(vmd_->wait_state(i["id"], "running")["state"], "running");
     }
 }
 
