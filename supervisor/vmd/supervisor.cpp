@@ -94,7 +94,8 @@ lifecycle::ReadyProbe probe_of(const store::InstanceRecord& r) {
 
 }  // namespace
 
-Supervisor::Supervisor(Context& context) : ctx_(context) {
+Supervisor::Supervisor(Context& context)
+    : ctx_(context), prepare_next_(context.loop, [this] { prepare_next(); }) {
     inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     if (!inotify_.valid()) {
         base::throw_errno("inotify for the vmms' events files");
@@ -344,23 +345,22 @@ void Supervisor::prepare(const std::string& id) {
 
 void Supervisor::prepare_soon(const std::vector<std::string>& ids) {
     to_prepare_.insert(to_prepare_.end(), ids.begin(), ids.end());
-    if (!prepare_next_) {
-        prepare_next_ = std::make_unique<EventLoop::Timer>(ctx_.loop, [this] {
-            const std::string id = to_prepare_.front();
-            to_prepare_.pop_front();
-            if (!to_prepare_.empty()) {
-                prepare_next_->arm(std::chrono::milliseconds(0));
-            }
-            try {
-                prepare(id);
-            } catch (const base::Error& e) {
-                // Committed as pending: the next vmd start prepares it again.
-                log_line("instance " + id + ": could not prepare its start: " + e.what());
-            }
-        });
+    if (!to_prepare_.empty() && !prepare_next_.armed()) {
+        prepare_next_.arm(std::chrono::milliseconds(0));
     }
-    if (!to_prepare_.empty() && !prepare_next_->armed()) {
-        prepare_next_->arm(std::chrono::milliseconds(0));
+}
+
+void Supervisor::prepare_next() {
+    const std::string id = to_prepare_.front();
+    to_prepare_.pop_front();
+    if (!to_prepare_.empty()) {
+        prepare_next_.arm(std::chrono::milliseconds(0));
+    }
+    try {
+        prepare(id);
+    } catch (const base::Error& e) {
+        // Committed as pending: the next vmd start prepares it again.
+        log_line("instance " + id + ": could not prepare its start: " + e.what());
     }
 }
 

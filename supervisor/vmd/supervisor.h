@@ -86,6 +86,8 @@ class Supervisor {
     void act(const store::InstanceRecord& record, const lifecycle::Outcome& outcome,
              const lifecycle::Cause& cause);
     // kFilesReady; a start that finds no free address fails with the reason.
+    // The first of prepare_soon()'s queue; the timer again for the rest.
+    void prepare_next();
     void files_ready(const std::string& id, const Mutation& extra = {});
     // Checks what the start needs, plugs its tap and makes its seed on a
     // worker; then seed_made() spawns the vmm, or concludes a start that
@@ -134,7 +136,7 @@ class Supervisor {
     std::uint64_t next_waiter_ = 0;
     std::map<std::string, Workers::Cancel> copies_;  // boot volume copies in flight
     std::deque<std::string> to_prepare_;             // prepare_soon()'s queue
-    std::unique_ptr<EventLoop::Timer> prepare_next_;
+    EventLoop::Timer prepare_next_;                  // runs prepare_next()
     std::map<std::string, std::int64_t>
         seeds_;  // seeds in the making: the process row they are for
     std::map<std::string, std::unique_ptr<TcpProbe>> probes_;  // booting instances' tcp probes
