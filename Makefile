@@ -126,6 +126,13 @@ FUZZ_DEPS_seed_user_data_fuzz := supervisor/seed/nocloud.cpp net/ipv4.cpp net/ma
 FUZZ_LIBS_seed_user_data_fuzz := -lyaml-cpp
 FUZZ_SECONDS ?= 300
 fuzz_deps = $(or $(FUZZ_DEPS_$(1)),$(FUZZ_DEPS))
+# Each source of the fuzz build is compiled once into build/fuzz-obj/, shared
+# by every target that links it: ccache keeps the objects (a compile-and-link
+# of many sources in one command is never cached), and their .d files rebuild
+# a target when a header it includes changes.
+FUZZ_CFLAGS := $(CXXSTD) -O1 -g -MMD -MP -I. -D_GNU_SOURCE -fno-sanitize-recover=all
+FUZZ_SAN    := address,undefined
+fuzz_obj = $(patsubst %.cpp,$(B)/fuzz-obj/%.o,$(1))
 
 PROGRAMS := $(B)/bin/unit-tests $(B)/bin/unit-tests-sanitized $(B)/bin/unit-tests-tsan \
             $(B)/bin/integration-tests \
@@ -239,11 +246,17 @@ microbench: $(B)/bin/virtio-bench
 	$(B)/bin/virtio-bench --benchmark_min_time=0.2 --benchmark_out=$(B)/bench/micro.json \
 	    --benchmark_out_format=json
 
-.SECONDEXPANSION:
-$(B)/fuzz/%: tests/fuzz/%.cpp $$(call fuzz_deps,$$*) $(wildcard tests/fuzz/*.h)
+$(B)/fuzz-obj/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(FUZZ_CXX) $(CXXSTD) -O1 -g -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $< $(call fuzz_deps,$*) $(FUZZ_LIBS_$*)
+	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
+
+# Each target's objects named in a rule of its own: make rebuilds a named
+# object that is missing, and never deletes one as an intermediate file.
+$(foreach f,$(FUZZERS),$(eval $(f): $(call fuzz_obj,tests/fuzz/$(notdir $(f)).cpp \
+    $(call fuzz_deps,$(notdir $(f))))))
+$(FUZZERS):
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(FUZZ_LIBS_$(@F))
 
 fuzz: $(FUZZERS)
 	@scripts/run-fuzzers $(FUZZ_SECONDS) $(FUZZERS)
