@@ -4,6 +4,7 @@
 #   build/san/        the AddressSanitizer + UndefinedBehaviorSanitizer build
 #   build/tsan/       the ThreadSanitizer build (unit tests only: TSan does not
 #                     mix with the vmm's static PIE)
+#   build/fuzz/       libFuzzer targets (clang), their objects in build/fuzz-obj/
 #
 #   make             build everything
 #   make test        install deps, build, run unit tests (plain, ASan+UBSan, and
