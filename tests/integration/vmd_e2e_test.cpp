@@ -400,10 +400,11 @@ TEST_F(VmdEndToEnd, ScenarioOneEphemeralRootsLoseTheirWritesVolumesKeepThem) {
     ASSERT_TRUE(each({ids[0]}, {"reboot"}));
     ASSERT_TRUE(wait_all({ids[0]}, "running"));
     EXPECT_EQ(processes_of(ids[0]), vmm_before) << "rebooted inside its vmm";
-    EXPECT_EQ(probe_text(probe(ids[0])), "boots=2 root=1 volume=-1") << console(ids[0]);
-    EXPECT_NE(console(ids[0]).find("init: Ctrl-Alt-Del pressed"), std::string::npos)
+    const std::string rebooted = console(ids[0]);
+    EXPECT_EQ(probe_text(probe_of(rebooted)), "boots=2 root=1 volume=-1") << rebooted;
+    EXPECT_NE(rebooted.find("init: Ctrl-Alt-Del pressed"), std::string::npos)
         << "the guest rebooted itself, not by the reset at the timeout:\n"
-        << console(ids[0]);
+        << rebooted;
     EXPECT_EQ(vmd_->log().find("did not reboot"), std::string::npos) << vmd_->log();
 
     // Stop; give each a volume of its own; start: the roots are fresh again.
