@@ -164,7 +164,8 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
             break;
         case YAML::NodeType::Scalar: {
             const std::string& text = node.Scalar();
-            const bool multi_line = text.find('\n') != std::string::npos;
+            // A CR counts: written raw in a plain scalar, a reader breaks the line there.
+            const bool multi_line = text.find_first_of("\r\n") != std::string::npos;
             if (first_unreadable(text)) {
                 // yaml-cpp escapes control characters but writes DEL and
                 // U+FFFE raw, unless it escapes everything past ASCII.

@@ -196,6 +196,20 @@ TEST(SeedUserData, ACloudConfigOfUnreadableBytesIsRefusedAndEscapesStayEscaped) 
     EXPECT_EQ(c["ssh_authorized_keys"][0].as<std::string>(), kKeyA);
 }
 
+// Found by seed_user_data_fuzz: a scalar holding a CR but no line feed was
+// written plain, with the CR raw, which a reader takes as a line break.
+TEST(SeedUserData, AValueWithACarriageReturnStaysOneValue) {
+    InstanceSeed s = instance();
+    s.user_data = "#cloud-config\nkey: \"a\\rb\"\n\"c\\rd\": e\nplain: f\rg\n";
+    const std::string text = user_data(s);
+    EXPECT_EQ(text.find('\r'), std::string::npos) << "a raw CR: " << text;
+    const YAML::Node c = cloud_config(text);
+    EXPECT_EQ(c["key"].as<std::string>(), "a\rb");
+    EXPECT_EQ(c["c\rd"].as<std::string>(), "e");
+    EXPECT_EQ(c["plain"].as<std::string>(), "f\rg");
+    EXPECT_EQ(c["ssh_authorized_keys"][0].as<std::string>(), kKeyA);
+}
+
 TEST(SeedUserData, KeepsAScriptAsAPartThatStillRuns) {
     InstanceSeed s = instance();
     s.user_data = "#!/bin/sh\necho hello > /run/marker\n";
