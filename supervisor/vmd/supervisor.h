@@ -85,9 +85,9 @@ class Supervisor {
 
     void act(const store::InstanceRecord& record, const lifecycle::Outcome& outcome,
              const lifecycle::Cause& cause);
-    // kFilesReady; a start that finds no free address fails with the reason.
     // The first of prepare_soon()'s queue; the timer again for the rest.
     void prepare_next();
+    // kFilesReady; a start that finds no free address fails with the reason.
     void files_ready(const std::string& id, const Mutation& extra = {});
     // Checks what the start needs, plugs its tap and makes its seed on a
     // worker; then seed_made() spawns the vmm, or concludes a start that
