@@ -31,8 +31,10 @@ quotes ("@@E""ND"), so the terminal's echo of the typed line never matches.
 
 Writes the "io" section of OUT/results.json (the file's other sections are
 kept) and the I/O table to OUT/results-io.md, and appends it to
-OUT/results.md (replacing an earlier I/O section there). Standard library
-only; shares boot_bench.py's VMM launcher and RSS rule.
+OUT/results.md (replacing an earlier I/O section there), after every run,
+so a sandbox that dies keeps what it measured: --resume, in a fresh
+sandbox, keeps those runs and boots only the missing ones. Standard
+library only; shares boot_bench.py's VMM launcher and RSS rule.
 """
 
 import argparse
@@ -734,11 +736,38 @@ def write_report(out, meta, runs, kinds, failed_attempts=()):
                f"{meta['qemu_version']}"
                + (f"; {len(failed_attempts)} failed attempt(s) booted again "
                   f"(\"failed_attempts\" in results.json)" if failed_attempts else "")
+               + (f"; the runs of {meta['sandboxes']} sandbox boots (--resume)"
+                  if meta.get("sandboxes", 1) > 1 else "")
                + ".\n\n" + markdown(summary, meta))
     with open(os.path.join(out, "results-io.md"), "w") as f:
         f.write(section)
     md = bb.put_md_section(out, MD_HEADING, section)
     log(f"results: {path} (\"io\"), {os.path.join(out, 'results-io.md')}, {md}")
+
+
+# What must match for --resume to keep an earlier sandbox's runs: everything
+# that shapes a run's figures.
+RESUME_KEYS = ("memory_mib", "vcpus", "cmdline", "kernel", "initrd", "disk", "fio", "iperf",
+               "ping", "qemu_version", "qemu_options")
+
+
+def resumable_section(out, meta):
+    """The "io" section of OUT/results.json when its runs were made with the
+    options in `meta`; None (and why, logged) otherwise."""
+    try:
+        with open(os.path.join(out, "results.json")) as f:
+            earlier = json.load(f).get("io")
+    except (OSError, ValueError) as e:
+        log(f"not resuming: no readable {os.path.join(out, 'results.json')} ({e})")
+        return None
+    if not earlier or "runs" not in earlier:
+        log("not resuming: results.json holds no I/O runs")
+        return None
+    differs = [k for k in RESUME_KEYS if earlier.get("meta", {}).get(k) != meta.get(k)]
+    if differs:
+        log(f"not resuming: the earlier runs were made with another {', '.join(differs)}")
+        return None
+    return earlier
 
 
 def main():
@@ -772,6 +801,10 @@ def main():
                    help="boots again a run that failed (timeout, guest crash), at most this "
                         "often; failed attempts are kept in results.json (failed_attempts) "
                         "without their figures counting")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs that OUT/results.json holds from an earlier sandbox with "
+                        "the same options (one that froze, or where a run failed every attempt) "
+                        "and boot only the missing ones; their failures count as failed attempts")
     p.add_argument("--out", default="build/bench")
     p.add_argument("--keep-consoles", action="store_true",
                    help="keep each run's serial console log in OUT/io-consoles/")
@@ -816,7 +849,8 @@ def main():
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "reps": a.reps,
-            "seconds": round(time.monotonic() - t_start, 1),
+            "seconds": round(earlier_seconds + time.monotonic() - t_start, 1),
+            "sandboxes": sandboxes,
             "host_kernel": platform.release(),
             "cpus": os.cpu_count(),
             "qemu_version": qemu_version,
@@ -849,10 +883,22 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="io-bench.")
     runs, failed, failed_attempts = [], 0, []
-    iperf = None
     t_start = time.monotonic()
     debugfs_note = None
     thp_note = None
+    earlier_seconds, sandboxes = 0.0, 1
+    if a.resume:
+        earlier = resumable_section(a.out, make_meta())
+        if earlier:
+            runs = [r for r in earlier["runs"] if "error" not in r and r["rep"] <= a.reps]
+            failed_attempts = (earlier.get("failed_attempts", []) +
+                               [r for r in earlier["runs"] if "error" in r])
+            earlier_seconds = earlier["meta"].get("seconds", 0.0)
+            sandboxes = earlier["meta"].get("sandboxes", 1) + 1
+            log(f"resuming: {len(runs)} run(s) kept from the earlier sandbox; "
+                f"{len(failed_attempts)} failed attempt(s) so far")
+    done = {(r["vmm"], r["rep"]) for r in runs}
+    iperf = None
     try:
         debugfs_note = bb.mount_debugfs()
         if debugfs_note:
@@ -866,8 +912,13 @@ def main():
         sh(f"ip link del {BRIDGE}", check=False)
         sh(f"ip link add {BRIDGE} type bridge && ip addr add {HOST_IP}/24 dev {BRIDGE} && "
            f"ip link set {BRIDGE} up")
+        # The section as it stands now: never an older run's, should this sandbox die
+        # before its first run is done (and --resume then keep that).
+        write_report(a.out, make_meta(), runs, kinds, failed_attempts)
         for rep in range(1, a.reps + 1):
             for kind in kinds:
+                if (kind, rep) in done:
+                    continue
                 for attempt in range(1, a.retries + 2):
                     # A fresh iperf3 server for every boot: one whose client died with its
                     # guest stays busy with that test for minutes.
