@@ -33,8 +33,10 @@ Writes the "io" section of OUT/results.json (the file's other sections are
 kept) and the I/O table to OUT/results-io.md, and appends it to
 OUT/results.md (replacing an earlier I/O section there), after every run,
 so a sandbox that dies keeps what it measured: --resume, in a fresh
-sandbox, keeps those runs and boots only the missing ones. Standard
-library only; shares boot_bench.py's VMM launcher and RSS rule.
+sandbox, keeps those runs and boots only the missing ones. Exits 3 when a
+run failed all its attempts (what scripts/bench resumes after), 2 on bad
+options or a host without what it needs. Standard library only; shares
+boot_bench.py's VMM launcher and RSS rule.
 """
 
 import argparse
@@ -60,6 +62,9 @@ MiB = 1024 * 1024
 HOST_IP = "198.18.0.1"
 GUEST_IP = "198.18.0.2"
 BRIDGE = "iob-br0"
+# The exit status when a run failed all its attempts: distinct from Python's 1
+# for an error of this script, which a fresh sandbox would not mend.
+EXIT_RUNS_FAILED = 3
 MD_HEADING = "I/O benchmark,"
 
 # name, fio arguments, figure key, label
@@ -960,7 +965,7 @@ def main():
     log(f"I/O benchmark done in {meta['seconds']:.0f} s")
     if failed:
         print(f"io_bench: {failed} run(s) failed (see above and results.json)", file=sys.stderr)
-        return 1
+        return EXIT_RUNS_FAILED
     return 0
 
 
